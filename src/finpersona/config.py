@@ -1,0 +1,134 @@
+"""Workspace settings: one typed object, read from the workspace file and the environment.
+
+A workspace is a folder holding ``settings.yaml``, the embedded warehouse
+(``warehouse/``), run records (``runs/``) and secrets (``secrets/``).
+Environment variables ``FINPERSONA_<FIELD>`` override the file, so a scheduler
+can switch the engine without editing it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_WORKSPACE = Path("finpersona-workspace")
+SETTINGS_FILE = "settings.yaml"
+ENV_PREFIX = "FINPERSONA_"
+
+
+class ConfigError(Exception):
+    """The workspace settings are missing, malformed or inconsistent."""
+
+
+class Settings(BaseModel):
+    """Everything a run may be configured with; the defaults run embedded on one machine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    timezone: str = "Asia/Shanghai"
+    # Spark: a local[N] session by default, a cluster URL in production.
+    spark_master: str = "local[2]"
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+    duckdb_threads: int | None = None
+    duckdb_memory_limit: str | None = None
+    # Identity stitching: a device seen with more customers than this is not linked.
+    max_customers_per_device: int = Field(default=3, ge=1)
+    # Parquet codec for warehouse files ("zstd", "snappy" or "none").
+    parquet_compression: Literal["zstd", "snappy", "none"] = "zstd"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+def _env_overrides() -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        raw = os.environ.get(ENV_PREFIX + name.upper())
+        if raw is not None and name != "spark_conf":
+            overrides[name] = raw
+    return overrides
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace folder and its settings."""
+
+    root: Path
+    settings: Settings
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def with_engine(self, engine: str | None) -> Workspace:
+        """The same workspace run on another engine (the ``--engine`` option)."""
+        if engine is None or engine == self.settings.engine:
+            return self
+        try:
+            settings = self.settings.model_copy(update={"engine": engine})
+            Settings.model_validate(settings.model_dump())
+        except ValidationError as exc:
+            raise ConfigError(f"invalid engine {engine!r}: choose duckdb or spark") from exc
+        return Workspace(self.root, settings)
+
+
+def resolve_workspace_path(option: Path | None) -> Path:
+    """``--workspace`` wins, then ``FINPERSONA_WORKSPACE``, then ./finpersona-workspace."""
+    if option is not None:
+        return option
+    env = os.environ.get(ENV_PREFIX + "WORKSPACE")
+    return Path(env) if env else DEFAULT_WORKSPACE
+
+
+def open_workspace(path: Path | None = None, *, create: bool = True) -> Workspace:
+    """Open (and on first use create) a workspace, validating its settings."""
+    root = resolve_workspace_path(path).resolve()
+    settings_path = root / SETTINGS_FILE
+    if not root.exists():
+        if not create:
+            raise ConfigError(f"no workspace at {root}; run `finpersona ingest` or `demo` first")
+        root.mkdir(parents=True)
+    file_values: dict[str, Any] = {}
+    if settings_path.exists():
+        try:
+            loaded = yaml.safe_load(settings_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{settings_path}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{settings_path}: expected a mapping of setting: value")
+        file_values = loaded
+    try:
+        settings = Settings.model_validate({**file_values, **_env_overrides()})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings ({settings_path}): {problems}") from exc
+    if not settings_path.exists():
+        settings_path.write_text(
+            "# FinPersona workspace settings; FINPERSONA_<NAME> environment variables override.\n"
+            + yaml.safe_dump(Settings().model_dump(), sort_keys=True, allow_unicode=True),
+            encoding="utf-8",
+        )
+    return Workspace(root=root, settings=settings)

@@ -1,0 +1,98 @@
+"""The engine contract: everything the pipeline needs from a compute engine.
+
+The pipeline builds Ibis expressions and never asks which engine runs them.
+What differs between engines (how data is registered, how Parquet is laid out,
+which builtin does JSON) is implemented once per engine in a subclass.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+    from finpersona.config import Settings
+
+
+class EngineError(Exception):
+    """An engine is missing, misconfigured or failed."""
+
+
+class Engine(ABC):
+    """A connection to one compute engine, opened lazily on first use."""
+
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._con: BaseBackend | None = None
+        self._staged: list[str] = []
+
+    # -- connection -------------------------------------------------------------------
+    @property
+    def con(self) -> BaseBackend:
+        if self._con is None:
+            self._con = self._connect()
+        return self._con
+
+    @abstractmethod
+    def _connect(self) -> BaseBackend: ...
+
+    def close(self) -> None:
+        if self._con is not None:
+            for name in self._staged:
+                self._drop_staged(name)
+            self._staged.clear()
+            self._close()
+            self._con = None
+
+    def _close(self) -> None:
+        self.con.disconnect()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- moving data in and out ----------------------------------------------------------
+    @abstractmethod
+    def stage(self, name: str, batches: Iterable[pa.Table], schema: pa.Schema) -> ir.Table:
+        """Load Arrow data into engine memory (never the warehouse) as a table."""
+
+    @abstractmethod
+    def _drop_staged(self, name: str) -> None: ...
+
+    @abstractmethod
+    def read_parquet(self, dirs: list[Path]) -> ir.Table:
+        """A table over the Parquet files in the given dataset folders."""
+
+    @abstractmethod
+    def write_parquet(self, expr: ir.Table, directory: Path) -> None:
+        """Write the expression's rows as Parquet files into a new folder."""
+
+    def to_arrow(self, expr: ir.Expr) -> pa.Table:
+        return expr.to_pyarrow()
+
+    def to_arrow_batches(self, expr: ir.Table, rows: int = 100_000) -> Iterator[pa.RecordBatch]:
+        reader = expr.to_pyarrow_batches(chunk_size=rows)
+        yield from reader
+
+    def scalar(self, expr: ir.Scalar) -> Any:
+        return self.con.execute(expr)
+
+    # -- engine-specific functions ---------------------------------------------------------
+    @abstractmethod
+    def json_get(self, text: ir.StringValue, field: str) -> ir.StringValue:
+        """The field of a JSON object as text (nested values as JSON); null if absent/invalid."""
+
+    @abstractmethod
+    def json_is_object(self, text: ir.StringValue) -> ir.BooleanValue:
+        """True when the text parses as a JSON object."""

@@ -1,0 +1,84 @@
+"""DuckDB, embedded: the default engine. Nothing to start, data stays in this process."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ibis
+import pyarrow as pa
+
+from finpersona.engine.base import Engine
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")
+def _json_extract_string(text: str, path: str) -> str:  # type: ignore[empty-body,unused-ignore]
+    """DuckDB builtin."""
+
+
+@ibis.udf.scalar.builtin(name="json_valid")
+def _json_valid(text: str) -> bool:  # type: ignore[empty-body,unused-ignore]
+    """DuckDB builtin."""
+
+
+@ibis.udf.scalar.builtin(name="json_type")
+def _json_type(text: str) -> str:  # type: ignore[empty-body,unused-ignore]
+    """DuckDB builtin."""
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+
+    def _connect(self) -> BaseBackend:
+        config: dict[str, str | int] = {"TimeZone": "UTC"}
+        if self.settings.duckdb_threads:
+            config["threads"] = self.settings.duckdb_threads
+        if self.settings.duckdb_memory_limit:
+            config["memory_limit"] = self.settings.duckdb_memory_limit
+        return ibis.duckdb.connect(**config)
+
+    def stage(self, name: str, batches: Iterable[pa.Table], schema: pa.Schema) -> ir.Table:
+        raw = self.con.con
+        empty = schema.empty_table()
+        raw.register("_fp_empty", empty)
+        raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _fp_empty')
+        raw.unregister("_fp_empty")
+        for batch in batches:
+            raw.register("_fp_batch", batch)
+            raw.execute(f'INSERT INTO "{name}" SELECT * FROM _fp_batch')
+            raw.unregister("_fp_batch")
+        self._staged.append(name)
+        return self.con.table(name)
+
+    def _drop_staged(self, name: str) -> None:
+        self.con.con.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+    def read_parquet(self, dirs: list[Path]) -> ir.Table:
+        files = [str(p) for d in dirs for p in sorted(d.glob("*.parquet"))]
+        return self.con.read_parquet(files)
+
+    def write_parquet(self, expr: ir.Table, directory: Path) -> None:
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        codec = self.settings.parquet_compression
+        self.con.to_parquet(
+            expr, directory / "part-0000.parquet",
+            compression="uncompressed" if codec == "none" else codec,
+        )
+
+    def json_get(self, text: ir.StringValue, field: str) -> ir.StringValue:
+        # json_extract_string raises on malformed input, so guard it per row.
+        return ibis.ifelse(
+            _json_valid(text), _json_extract_string(text, f"$.{field}"), ibis.null(str)
+        )
+
+    def json_is_object(self, text: ir.StringValue) -> ir.BooleanValue:
+        valid = _json_valid(text).fill_null(False)
+        return valid & (ibis.ifelse(valid, _json_type(text), "") == "OBJECT")
