@@ -157,7 +157,10 @@ def fullwidth(value: str, choice: int) -> str:
 def currency(value: str, choice: int) -> str:
     whole, _, frac = value.partition(".")
     grouped = f"{int(whole):,}" + (f".{frac}" if frac else "")
-    return ("¥" + grouped) if choice % 2 == 0 else grouped
+    # Without a thousands separator the plain number would look clean: always add a sign.
+    if choice % 2 == 0 or "," not in grouped:
+        return ("¥", "￥")[choice % 2] + grouped
+    return grouped
 
 
 def whitespace(value: str, choice: int) -> str:
