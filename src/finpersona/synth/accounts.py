@@ -38,7 +38,8 @@ def _pick(rng: np.random.Generator, n: int, options: tuple[str, ...]) -> np.ndar
     return np.array([PRODUCT_INDEX[o] for o in options])[rng.integers(0, len(options), size=n)]
 
 
-def make_accounts(seed: int, chunk: int, cust: CustomerChunk, loans: Loans, start: date,
+def make_accounts(  # noqa: PLR0915 - one linear recipe per product family
+        seed: int, chunk: int, cust: CustomerChunk, loans: Loans, start: date,
                   months: int) -> AccountChunk:
     rng = stream(seed, chunk, "accounts")
     n = cust.n

@@ -31,7 +31,7 @@ def period_days(start: date, months: int) -> np.ndarray:
 
 
 def period_end(start: date, months: int) -> np.datetime64:
-    return period_days(start, months)[-1]
+    return np.datetime64(period_days(start, months)[-1], "D")
 
 
 def month_ends(start: date, months: int) -> np.ndarray:
@@ -78,13 +78,13 @@ def day_weights(days: np.ndarray, kind: str) -> np.ndarray:
             w[_window(days, festival, 1, 1)] *= 3.0  # red envelopes (红包)
         elif kind == "online":
             w[_window(days, festival, 0, 6)] *= 0.7
-    return w / w.sum()
+    return np.asarray(w / w.sum())
 
 
 def hour_probs() -> np.ndarray:
     """Hour-of-day probabilities, one row per persona hour profile."""
     rows = np.array([HOUR_PROFILES[n] for n in HOUR_PROFILE_NAMES], dtype=float)
-    return rows / rows.sum(axis=1, keepdims=True)
+    return np.asarray(rows / rows.sum(axis=1, keepdims=True))
 
 
 def sample_times(rng: np.random.Generator, days: np.ndarray, weights: np.ndarray,
@@ -98,4 +98,4 @@ def sample_times(rng: np.random.Generator, days: np.ndarray, weights: np.ndarray
         idx = np.flatnonzero(profile == k)
         hours[idx] = rng.choice(24, size=len(idx), p=probs[k])
     seconds = hours * 3600 + rng.integers(0, 3600, size=n)
-    return day.astype("datetime64[s]") + seconds.astype("timedelta64[s]")
+    return np.asarray(day.astype("datetime64[s]") + seconds.astype("timedelta64[s]"))

@@ -79,7 +79,7 @@ def add_months_days(day: np.ndarray, months: np.ndarray) -> np.ndarray:
     """Same day-of-month ``months`` later, with days past the 28th moved to the 28th."""
     month = day.astype("datetime64[M]")
     dom = np.minimum((day - month.astype("datetime64[D]")).astype(np.int64), 27)
-    return ((month + months.astype("timedelta64[M]")).astype("datetime64[D]")
+    return np.asarray((month + months.astype("timedelta64[M]")).astype("datetime64[D]")
             + dom.astype("timedelta64[D]"))
 
 
@@ -103,10 +103,11 @@ def _annuity(principal: np.ndarray, rate: np.ndarray, term: np.ndarray) -> np.nd
     r = rate / 12
     with np.errstate(divide="ignore", invalid="ignore"):
         pay = principal * r / (1 - (1 + r) ** (-term.astype(float)))
-    return np.where(r > 0, pay, principal / term)
+    return np.asarray(np.where(r > 0, pay, principal / term))
 
 
-def make_credit(seed: int, chunk: int, cust: CustomerChunk, start: date,
+def make_credit(  # noqa: PLR0915 - funnel, decision, booking and schedule read in order
+        seed: int, chunk: int, cust: CustomerChunk, start: date,
                 months: int) -> CreditChunk:
     rng = stream(seed, chunk, "credit")
     end = period_days(start, months)[-1]

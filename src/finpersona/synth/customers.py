@@ -54,7 +54,7 @@ def logistic(x: np.ndarray) -> np.ndarray:
 def _sample_ages(rng: np.random.Generator, persona: np.ndarray) -> np.ndarray:
     mean, sd = ps.table("age_mean")[persona], ps.table("age_sd")[persona]
     lo, hi = ps.table("age_min")[persona], ps.table("age_max")[persona]
-    return np.clip(np.round(rng.normal(mean, sd)), lo, hi).astype(np.int64)
+    return np.asarray(np.clip(np.round(rng.normal(mean, sd)), lo, hi).astype(np.int64))
 
 
 def make_customers(seed: int, chunk: int, first_number: int, n: int, start: date) -> CustomerChunk:

@@ -33,7 +33,7 @@ def by_group(rng: np.random.Generator, groups: np.ndarray, probs: np.ndarray) ->
         idx = np.flatnonzero(groups == g)
         if len(idx):
             out[idx] = np.searchsorted(cum[g], u[idx], side="right")
-    return np.minimum(out, probs.shape[1] - 1)
+    return np.asarray(np.minimum(out, probs.shape[1] - 1))
 
 
 def weighted(rng: np.random.Generator, n: int, weights: np.ndarray | list[float]) -> np.ndarray:

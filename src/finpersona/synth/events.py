@@ -174,7 +174,7 @@ def _event_times(rng: np.random.Generator, s: Sessions, sess: np.ndarray,
     at = np.where(step <= 3, view + ((step - 3) * 30).astype("timedelta64[s]"),
                   view + (span * np.minimum(step - 3, 2) // 2).astype("timedelta64[s]"))
     at = np.where(last, at + np.timedelta64(40, "s"), at)
-    return np.where(scripted, at, when)
+    return np.asarray(np.where(scripted, at, when))
 
 
 def make_events(chunk: Chunk, cust: CustomerChunk, funnel: Funnel,

@@ -31,10 +31,11 @@ def take(values: pa.Array, index: np.ndarray, missing: np.ndarray | None = None)
     return _null_where(values.take(pa.array(index.astype(np.int64))), missing)
 
 
-def codes(index: np.ndarray, labels: Sequence[str], missing: np.ndarray | None = None) -> pa.Array:
+def codes(index: np.ndarray, labels: Sequence[str] | np.ndarray,
+          missing: np.ndarray | None = None) -> pa.Array:
     """Labels looked up by integer code, without building a Python string per row."""
     dictionary = pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int32)),
-                                                pa.array(list(labels), pa.string()))
+                                                pa.array([str(x) for x in labels], pa.string()))
     return _null_where(dictionary.cast(pa.string()), missing)
 
 

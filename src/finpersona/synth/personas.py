@@ -141,7 +141,7 @@ PERSONA_NAMES = tuple(p.name for p in PERSONAS)
 def persona_shares() -> np.ndarray:
     """Configured shares, normalised so that small rounding in the table cannot matter."""
     shares = np.array([p.share for p in PERSONAS], dtype=float)
-    return shares / shares.sum()
+    return np.asarray(shares / shares.sum())
 
 
 def table(field: str) -> np.ndarray:
@@ -152,4 +152,4 @@ def table(field: str) -> np.ndarray:
 def prob_table(field: str) -> np.ndarray:
     """A probability vector per persona (rows normalised to 1)."""
     rows = np.array([getattr(p, field) for p in PERSONAS], dtype=float)
-    return rows / rows.sum(axis=1, keepdims=True)
+    return np.asarray(rows / rows.sum(axis=1, keepdims=True))

@@ -128,7 +128,7 @@ class SourceWriter:
                 rows = [[cols[c][int(i)].as_py() for c in table.column_names] for i in bad]
                 choice = plan.choice[np.searchsorted(plan.rows, bad)].tolist()
                 # Too many fields (an unquoted comma in a name) or a row cut short.
-                new = [",".join(_csv_field(v) for v in (r + ["多余字段"] if c % 2 else r[:-1]))
+                new = [",".join(_csv_field(v) for v in ([*r, "多余字段"] if c % 2 else r[:-1]))
                        for r, c in zip(rows, choice, strict=True)]
                 lines = self._replace(lines, bad, new)
             return lines
