@@ -29,6 +29,8 @@ class Engine(ABC):
     """A connection to one compute engine, opened lazily on first use."""
 
     name: ClassVar[str]
+    # How a regex replacement refers to capture group N ("\\1" in RE2, "$1" in Java).
+    backref_format: ClassVar[str]
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -71,6 +73,10 @@ class Engine(ABC):
     def _drop_staged(self, name: str) -> None: ...
 
     @abstractmethod
+    def materialize(self, expr: ir.Table, name: str) -> ir.Table:
+        """Compute an expression once into engine memory; later reads reuse the result."""
+
+    @abstractmethod
     def read_parquet(self, dirs: list[Path]) -> ir.Table:
         """A table over the Parquet files in the given dataset folders."""
 
@@ -89,6 +95,13 @@ class Engine(ABC):
         return self.con.execute(expr)
 
     # -- engine-specific functions ---------------------------------------------------------
+    def template(self, text: str) -> str:
+        """A replacement template with ``{1}``-style group references in this engine's syntax."""
+        out = text
+        for n in range(9, 0, -1):
+            out = out.replace("{" + str(n) + "}", self.backref_format.format(n))
+        return out
+
     @abstractmethod
     def json_get(self, text: ir.StringValue, field: str) -> ir.StringValue:
         """The field of a JSON object as text (nested values as JSON); null if absent/invalid."""

@@ -34,9 +34,11 @@ def _json_type(text: str) -> str:  # type: ignore[empty-body,unused-ignore]
 
 class DuckDBEngine(Engine):
     name = "duckdb"
+    backref_format = "\\{}"
 
     def _connect(self) -> BaseBackend:
-        config: dict[str, str | int] = {"TimeZone": "UTC"}
+        # Timestamps are stored zone-less in UTC, so no TimeZone (ICU) setting is needed.
+        config: dict[str, str | int] = {}
         if self.settings.duckdb_threads:
             config["threads"] = self.settings.duckdb_threads
         if self.settings.duckdb_memory_limit:
@@ -55,6 +57,11 @@ class DuckDBEngine(Engine):
             raw.unregister("_fp_batch")
         self._staged.append(name)
         return self.con.table(name)
+
+    def materialize(self, expr: ir.Table, name: str) -> ir.Table:
+        table = self.con.create_table(name, expr, temp=True, overwrite=True)
+        self._staged.append(name)
+        return table
 
     def _drop_staged(self, name: str) -> None:
         self.con.con.execute(f'DROP TABLE IF EXISTS "{name}"')

@@ -44,6 +44,7 @@ BASE_CONF = {
 
 class SparkEngine(Engine):
     name = "spark"
+    backref_format = "${}"
     _session: Any = None
 
     def _connect(self) -> BaseBackend:
@@ -94,7 +95,16 @@ class SparkEngine(Engine):
         self._staged.append(name)
         return con.table(name)
 
+    def materialize(self, expr: ir.Table, name: str) -> ir.Table:
+        frame = self._session.sql(str(self.con.compile(expr))).cache()
+        frame.count()  # force it now, so later reads hit the cache
+        frame.createOrReplaceTempView(name)
+        self._staged.append(name)
+        return self.con.table(name)
+
     def _drop_staged(self, name: str) -> None:
+        frame = self._session.table(name)
+        frame.unpersist()
         self._session.catalog.dropTempView(name)
 
     def read_parquet(self, dirs: list[Path]) -> ir.Table:
