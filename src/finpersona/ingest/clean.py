@@ -69,7 +69,9 @@ def _bound(col: Column, which: str, ctx: CleanContext) -> date | None:
 def _prepare(raw: ir.StringValue, col: Column) -> ir.StringValue:
     """Trim, map full-width digits/punctuation, and turn null tokens into nulls."""
     typed = col.type is not ColumnType.STRING or col.allowed or col.pattern or col.pii
-    v = raw.translate(_FULL, _HALF) if typed else raw
+    # translate() is slow; only text with non-ASCII characters can hold full-width ones.
+    v = ibis.ifelse(raw.re_search(r"[^\x00-\x7f]"), raw.translate(_FULL, _HALF), raw) \
+        if typed else raw
     v = _blank_to_null(v.strip())
     if col.null_tokens:
         v = ibis.ifelse(v.lower().isin(list(col.null_tokens)), ibis.null(str), v)
@@ -108,7 +110,9 @@ def _canonical_date_text(v: ir.StringValue, ctx: CleanContext) -> ir.StringValue
          .re_replace(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})", ctx.engine.template("{1}-{2}-{3}")))
     for pattern, template in _DATE_REWRITES:
         s = s.re_replace(pattern, ctx.engine.template(template))
-    return s
+    # Most values are already ISO; the rewrite chain only runs for the others.
+    already_iso = v.re_search(_ISO_DATE) | v.re_search(_ISO_TIMESTAMP)
+    return ibis.ifelse(already_iso, v, s)  # type: ignore[no-any-return]
 
 
 Parsed = tuple[ir.Value, ir.Value]  # (typed value, error code or null)

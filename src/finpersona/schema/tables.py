@@ -186,9 +186,9 @@ CONSENTS = Table(
         Column(
             "recorded_at",
             TS,
-            "When the decision was recorded.",
+            "When the decision was recorded (consents captured at account opening go back to 1990).",
             required=True,
-            earliest=EARLIEST_EVENT,
+            earliest="1990-01-01",
             latest="today",
         ),
         Column("source", S, "Where it was captured.", allowed=("app", "web", "branch", "phone")),

@@ -137,6 +137,11 @@ class Transaction:
         self.created.append(path)
         return path
 
+    def table_dirs(self, table: str) -> list[Path]:
+        """Live folders of a table including what this transaction has added so far."""
+        entry = self.catalog["tables"].get(table, {"segments": []})
+        return [self.warehouse.root / seg["path"] for seg in entry["segments"]]
+
     def append(self, table: str, directory: Path, rows: int, **meta: Any) -> None:
         entry = self.catalog["tables"].setdefault(table, {"segments": [], "rows": 0})
         if rows:
