@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import ibis
 import ibis.expr.types as ir
 
-from finpersona.privacy import id_check_digit_valid_expr
+from finpersona.privacy import id_check_digit_valid_expr, strip_expr
 from finpersona.schema import Column, ColumnType, Pii, Reason, Table
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def _prepare(raw: ir.StringValue, col: Column) -> ir.StringValue:
     # translate() is slow; only text with non-ASCII characters can hold full-width ones.
     v = ibis.ifelse(raw.re_search(r"[^\x00-\x7f]"), raw.translate(_FULL, _HALF), raw) \
         if typed else raw
-    v = _blank_to_null(v.strip())
+    v = _blank_to_null(strip_expr(v))  # not .strip(): Spark mangles its \f escape
     if col.null_tokens:
         v = ibis.ifelse(v.lower().isin(list(col.null_tokens)), ibis.null(str), v)
     if col.pii is Pii.PHONE:
@@ -112,7 +112,7 @@ def _canonical_date_text(v: ir.StringValue, ctx: CleanContext) -> ir.StringValue
         s = s.re_replace(pattern, ctx.engine.template(template))
     # Most values are already ISO; the rewrite chain only runs for the others.
     already_iso = v.re_search(_ISO_DATE) | v.re_search(_ISO_TIMESTAMP)
-    return ibis.ifelse(already_iso, v, s)  # type: ignore[no-any-return]
+    return ibis.ifelse(already_iso, v, s)
 
 
 Parsed = tuple[ir.Value, ir.Value]  # (typed value, error code or null)

@@ -7,6 +7,7 @@ results for single look-ups and tests.
 
 from __future__ import annotations
 
+from finpersona.privacy._text import strip_expr
 from finpersona.privacy.idcard import (
     birth_date_from_id,
     gender_from_id,
@@ -48,4 +49,5 @@ __all__ = [
     "pseudonym",
     "pseudonym_expr",
     "pseudonym_or_none",
+    "strip_expr",
 ]

@@ -15,7 +15,10 @@ import ibis.expr.types as ir
 
 # What "strip" removes at both ends: ASCII whitespace, no-break space, ideographic space.
 WHITESPACE = " \t\n\r\x0b\x0c\u00a0\u3000"
-_STRIP_PATTERN = f"^[{WHITESPACE}]+|[{WHITESPACE}]+$"
+# The same set written as regex escapes: a literal control character in SQL text is
+# re-escaped by the Spark dialect (\f) and then read back by Spark as a plain "f".
+_WHITESPACE_CLASS = r" \t\n\r\x0b\x0c" + "\u00a0\u3000"
+_STRIP_PATTERN = f"^[{_WHITESPACE_CLASS}]+|[{_WHITESPACE_CLASS}]+$"
 
 ASCII_DIGITS = "0123456789"
 FULLWIDTH_DIGITS = "０１２３４５６７８９"

@@ -186,7 +186,7 @@ CONSENTS = Table(
         Column(
             "recorded_at",
             TS,
-            "When the decision was recorded (consents captured at account opening go back to 1990).",
+            "When the decision was recorded (consents taken at account opening go back to 1990).",
             required=True,
             earliest="1990-01-01",
             latest="today",
