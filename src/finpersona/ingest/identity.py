@@ -1,10 +1,11 @@
 """Identity stitching: attribute anonymous (pre-login) behaviour to the customer.
 
-A device (``anonymous_key``) seen logged in as exactly one customer is that
-customer's: all its anonymous events are theirs. A device shared by a few
-customers (up to ``max_customers_per_device``) is resolved per session: a
-session in which one customer logged in belongs to them, other anonymous
-sessions stay anonymous. A device seen with more customers than the limit (an
+A session in which exactly one customer logged in belongs to that customer,
+including its events before the login and even when the device id was junk
+(SDK session ids are unique). A device (``anonymous_key``) seen logged in as
+exactly one customer is that customer's: its anonymous sessions are theirs
+too. A device shared by a few customers (up to ``max_customers_per_device``)
+is resolved per session only; its anonymous sessions stay anonymous. A device seen with more customers than the limit (an
 emulator, a kiosk, a fraud ring) is blocked and links nobody. Junk device ids
 ("0", "-1", "anonymous", ...) were already turned into nulls at the door.
 """
@@ -36,24 +37,21 @@ def device_links(events: ir.Table, max_customers: int) -> ir.Table:
 
 
 def session_links(events: ir.Table) -> ir.Table:
-    """Sessions in which exactly one customer logged in on a device."""
-    logged = events.filter(events.anonymous_key.notnull() & events.customer_key.notnull()
-                           & events.session_id.notnull())
-    per_session = logged.group_by(["anonymous_key", "session_id"]).aggregate(
+    """Sessions in which exactly one customer logged in."""
+    logged = events.filter(events.customer_key.notnull() & events.session_id.notnull())
+    per_session = logged.group_by("session_id").aggregate(
         n=logged.customer_key.nunique(), customer_key=logged.customer_key.min())
-    return per_session.filter(per_session.n == 1).select("anonymous_key", "session_id",
-                                                         "customer_key")
+    return per_session.filter(per_session.n == 1).select("session_id", "customer_key")
 
 
 def resolve(events: ir.Table, devices: ir.Table, sessions: ir.Table) -> ir.Table:
     """Events with ``resolved_customer_key`` and how it was found (``identity_method``)."""
     dev = devices.select("anonymous_key", _dev_status="status", _dev_customer="customer_key")
-    ses = sessions.select("anonymous_key", "session_id", _ses_customer="customer_key")
+    ses = sessions.select("session_id", _ses_customer="customer_key")
     joined = events.left_join(dev, "anonymous_key").select(events, dev._dev_status,
                                                            dev._dev_customer)
-    joined = joined.left_join(ses, ["anonymous_key", "session_id"]).select(joined,
-                                                                           ses._ses_customer)
-    usable_session = joined._dev_status.isin([LINKED, SHARED])
+    joined = joined.left_join(ses, "session_id").select(joined, ses._ses_customer)
+    usable_session = joined._dev_status.isnull() | (joined._dev_status != BLOCKED)
     resolved = ibis.cases(
         (joined.customer_key.notnull(), joined.customer_key),
         (usable_session & joined._ses_customer.notnull(), joined._ses_customer),

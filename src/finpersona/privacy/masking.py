@@ -114,6 +114,10 @@ _DIGIT = "0-9０-９"
 # Digits, possibly grouped by single spaces or hyphens (138 1234 5678, 6222-0212-3456).
 _DIGIT_RUN = re.compile(f"[{_DIGIT}](?:[ \\-]?[{_DIGIT}])*")
 _DIGIT_CHAR = re.compile(f"[{_DIGIT}]")
+# Identifier-like tokens (device UUIDs, customer numbers such as C000123456): letters,
+# digits, '-' or '_' mixed, 8 or more long, with at least one digit.
+_IDENTIFIER = re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{8,}"
+                         r"(?![A-Za-z0-9_\-])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 # A name-like field: 2-4 CJK characters right after a separator and not followed by more CJK.
@@ -135,6 +139,11 @@ def _mask_digit_run(match: re.Match[str]) -> str:
     return "".join(chars)
 
 
+def _mask_identifier(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return token[:2] + "*" * (len(token) - 2)
+
+
 def _mask_email(match: re.Match[str]) -> str:
     return _mask_email_value(match.group(0))
 
@@ -149,6 +158,9 @@ def mask_free_text(text: str) -> str:
 
     Used for quarantine previews, where the line's structure is unknown:
 
+    - every identifier-like token (8 or more letters, digits, '-' or '_' with
+      at least one digit, such as a device UUID or a customer number) keeps
+      only its first 2 characters: ``C000012345`` → ``C0********``;
     - every run of 4 or more digits (ASCII or full-width, possibly grouped by
       single spaces or hyphens) keeps only its last 2 digits: ``13812345678`` →
       ``*********78``;
@@ -165,5 +177,6 @@ def mask_free_text(text: str) -> str:
     only encrypted (see :class:`finpersona.privacy.Vault`).
     """
     out = _EMAIL.sub(_mask_email, text)
+    out = _IDENTIFIER.sub(_mask_identifier, out)
     out = _DIGIT_RUN.sub(_mask_digit_run, out)
     return _NAME_FIELD.sub(_mask_name, out)
