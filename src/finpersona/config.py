@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,9 +48,15 @@ class Settings(BaseModel):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
-            ZoneInfo(value)
+            zone = ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        # Timestamps are shifted by one fixed offset; a zone with daylight saving would
+        # put an hour of data on the wrong side of midnight twice a year.
+        offsets = {zone.utcoffset(datetime(2025, month, 15)) for month in range(1, 13)}
+        if len(offsets) != 1:
+            raise ValueError(f"time zone {value!r} observes daylight saving; "
+                             "use a fixed-offset zone such as Asia/Shanghai or Etc/GMT-8")
         return value
 
 

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")  # py4j socke
 def test_every_row_is_accounted_for(ingested: Ingested, bank: SynthSummary) -> None:
     for name, counts in ingested.report.tables.items():
         assert counts.read == counts.accepted + counts.quarantined + counts.duplicates, name
-        assert counts.read == bank.rows[name], f"{name}: read {counts.read}, written {bank.rows[name]}"
+        written = bank.rows[name]
+        assert counts.read == written, f"{name}: read {counts.read}, written {written}"
     assert set(ingested.report.tables) == set(bank.rows)
 
 

@@ -147,7 +147,9 @@ def _parse_bool(v: ir.StringValue, col: Column, ctx: CleanContext) -> Parsed:
 def _parse_temporal(v: ir.StringValue, col: Column, ctx: CleanContext) -> Parsed:
     """``v`` is already canonical text (see ``_canonical_date_text``)."""
     if col.type is ColumnType.DATE:
-        value: ir.Value = ibis.ifelse(v.re_search(_ISO_DATE), v, ibis.null(str)).try_cast("date")
+        day_text = ibis.ifelse(v.re_search(_ISO_TIMESTAMP), v.left(10), v)  # date part only
+        value: ir.Value = ibis.ifelse(day_text.re_search(_ISO_DATE), day_text,
+                                      ibis.null(str)).try_cast("date")
         local_day = value
     else:
         full = ibis.ifelse(v.re_search(_ISO_DATE), v + " 00:00:00", v)

@@ -5,8 +5,9 @@ including its events before the login and even when the device id was junk
 (SDK session ids are unique). A device (``anonymous_key``) seen logged in as
 exactly one customer is that customer's: its anonymous sessions are theirs
 too. A device shared by a few customers (up to ``max_customers_per_device``)
-is resolved per session only; its anonymous sessions stay anonymous. A device seen with more customers than the limit (an
-emulator, a kiosk, a fraud ring) is blocked and links nobody. Junk device ids
+is resolved per session only; its anonymous sessions stay anonymous. A device
+seen with more customers than the limit (an emulator, a kiosk, a fraud ring)
+is blocked and links nobody. Junk device ids
 ("0", "-1", "anonymous", ...) were already turned into nulls at the door.
 """
 

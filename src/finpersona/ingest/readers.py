@@ -184,7 +184,11 @@ def read_source(source: SourceFile, table: Table) -> FileRead:
     if encoding is None:
         # Neither UTF-8 nor GB18030 decodes every byte: read as UTF-8 with replacement
         # characters (in memory) and reject the rows that contain them.
-        text = source.path.read_bytes().decode("utf-8", errors="replace").encode("utf-8")
+        data = source.path.read_bytes()
+        # Decode with whichever encoding damages fewer characters, so one bad byte in a
+        # GBK export costs one row, not every row with Chinese text.
+        text = min((data.decode(enc, errors="replace") for enc in ("utf-8", GB18030)),
+                   key=lambda decoded: decoded.count(REPLACEMENT)).encode("utf-8")
         payload = pa.BufferReader(text)
         read = (_read_jsonl(source, "utf-8", payload) if source.format == "jsonl"
                 else _read_csv(source, table, "utf-8", payload))

@@ -115,9 +115,10 @@ _DIGIT = "0-9０-９"
 _DIGIT_RUN = re.compile(f"[{_DIGIT}](?:[ \\-]?[{_DIGIT}])*")
 _DIGIT_CHAR = re.compile(f"[{_DIGIT}]")
 # Identifier-like tokens (device UUIDs, customer numbers such as C000123456): letters,
-# digits, '-' or '_' mixed, 8 or more long, with at least one digit.
-_IDENTIFIER = re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{8,}"
-                         r"(?![A-Za-z0-9_\-])")
+# digits, '-' or '_' mixed, 8 or more long, with at least one digit and one letter
+# (pure digit runs have their own rule below).
+_IDENTIFIER = re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])"
+                         r"[A-Za-z0-9_\-]{8,}(?![A-Za-z0-9_\-])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 # A name-like field: 2-4 CJK characters right after a separator and not followed by more CJK.
@@ -159,7 +160,7 @@ def mask_free_text(text: str) -> str:
     Used for quarantine previews, where the line's structure is unknown:
 
     - every identifier-like token (8 or more letters, digits, '-' or '_' with
-      at least one digit, such as a device UUID or a customer number) keeps
+      at least one digit and one letter, such as a device UUID or a customer number) keeps
       only its first 2 characters: ``C000012345`` → ``C0********``;
     - every run of 4 or more digits (ASCII or full-width, possibly grouped by
       single spaces or hyphens) keeps only its last 2 digits: ``13812345678`` →

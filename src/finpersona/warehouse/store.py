@@ -54,9 +54,13 @@ class Warehouse:
         if not self.catalog_path.exists():
             return {"version": FORMAT_VERSION, "tables": {}, "snapshots": {}}
         try:
-            data: dict[str, Any] = json.loads(self.catalog_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+            data = json.loads(self.catalog_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise WarehouseError(f"damaged catalog {self.catalog_path}: {exc}") from exc
+        if not (isinstance(data, dict) and isinstance(data.get("tables"), dict)
+                and isinstance(data.get("snapshots"), dict)):
+            raise WarehouseError(f"damaged catalog {self.catalog_path}: expected an object "
+                                 "with 'tables' and 'snapshots'")
         return data
 
     # -- reading -----------------------------------------------------------------------
@@ -90,31 +94,40 @@ class Warehouse:
 
     # -- writing -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """Stage new data; publish it all at once when the block ends without error."""
+    def _writer_lock(self) -> Iterator[None]:
+        """One writer at a time (a run, or gc); others are refused, not queued."""
         self.root.mkdir(parents=True, exist_ok=True)
-        lock_path = self.root / ".lock"
-        with lock_path.open("w") as lock:
+        with (self.root / ".lock").open("w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 raise WarehouseError(f"{self.root} is being written by another run") from exc
+            yield
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Stage new data; publish it all at once when the block ends without error."""
+        with self._writer_lock():
             txn = Transaction(self, self.catalog())
             try:
                 yield txn
+                txn.commit()
             except BaseException:
                 txn.discard()
                 raise
-            txn.commit()
 
     def gc(self) -> list[Path]:
         """Remove folders no catalog entry points to (left by failed runs)."""
+        with self._writer_lock():
+            return self._gc()
+
+    def _gc(self) -> list[Path]:
         live = {self.root / seg["path"] for t in self.catalog()["tables"].values()
                 for seg in t["segments"]}
         live |= {self.root / s["path"] for snaps in self.catalog()["snapshots"].values()
                  for s in snaps.values()}
         removed = []
-        for area in ("tables", "snapshots"):
+        for area in ("tables", "snapshots", "quarantine", "vault"):
             base = self.root / area
             if not base.exists():
                 continue
@@ -175,3 +188,4 @@ class Transaction:
     def discard(self) -> None:
         for path in self.created:
             shutil.rmtree(path, ignore_errors=True)
+        self.warehouse.catalog_path.with_suffix(".json.tmp").unlink(missing_ok=True)

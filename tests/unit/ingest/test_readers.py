@@ -77,8 +77,6 @@ def test_undecodable_bytes_reject_only_their_line(tmp_path: Path) -> None:
     assert read.records == 3
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a GBK file with one undecodable byte is re-read as "
-                   "UTF-8, so every line holding Chinese text is rejected as bad_encoding")
 def test_gbk_file_with_one_bad_byte_rejects_only_that_line(tmp_path: Path) -> None:
     payload = f"{HEADER}\nP1,理财,CNY\nP2,XX,CNY\nP3,基金,CNY\n".encode("gbk").replace(
         b"XX", b"\xff\xff")

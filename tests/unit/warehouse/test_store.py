@@ -144,8 +144,6 @@ def test_reading_a_missing_table_says_to_ingest(warehouse: Warehouse) -> None:
         warehouse.table_dirs("loans")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: commit() runs outside the rollback handler, so a "
-                   "failure while writing catalog.json leaves the new folders and the .tmp file")
 def test_failure_while_writing_the_catalog_rolls_back(warehouse: Warehouse) -> None:
     publish(warehouse, "loans", [1])
     before = warehouse.catalog_path.read_bytes()
@@ -222,8 +220,6 @@ def test_gc_on_an_empty_warehouse(warehouse: Warehouse) -> None:
     assert warehouse.gc() == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: gc() only scans tables/ and snapshots/, so orphan "
-                   "quarantine/ and vault/ folders of failed runs (encrypted raw rows) stay")
 def test_gc_also_removes_orphan_quarantine_and_vault_folders(warehouse: Warehouse) -> None:
     publish(warehouse, "loans", [1])
     orphans = [warehouse.root / "quarantine" / "loans" / "crashed",
@@ -234,8 +230,6 @@ def test_gc_also_removes_orphan_quarantine_and_vault_folders(warehouse: Warehous
     assert sorted(removed) == sorted(orphans)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: gc() does not take the writer lock, so it deletes "
-                   "the folders of a running transaction, which then publishes dangling paths")
 def test_gc_does_not_delete_a_running_transactions_folders(warehouse: Warehouse) -> None:
     publish(warehouse, "loans", [1])
     with warehouse.transaction() as txn:
@@ -273,9 +267,6 @@ def test_damaged_catalog_gives_a_clear_error(warehouse: Warehouse, text: str) ->
     assert warehouse.catalog_path.read_text(encoding="utf-8") == text
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: only JSON syntax errors are caught; a catalog that "
-                   "is valid JSON of the wrong shape, or not UTF-8, raises KeyError/TypeError/"
-                   "UnicodeDecodeError instead of WarehouseError")
 @pytest.mark.parametrize("payload", [b"[]", b"null", b'{"version": 1}', b"\xff\xfe{}"],
                          ids=["list", "null", "no-tables", "not-utf8"])
 def test_catalog_of_the_wrong_shape_gives_a_clear_error(warehouse: Warehouse,
