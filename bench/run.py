@@ -50,7 +50,12 @@ Result = dict[str, Any]
 
 # --------------------------------------------------------------------------- child side
 def _peak_rss_mb() -> float:
-    """Peak RSS of this process (and any children it waited for), in MB (Linux: KiB units)."""
+    """Peak RSS of this process (and any children it waited for), in MB (Linux: KiB units).
+
+    Linux carries a process's peak across exec into ``ru_maxrss``, and a forked child
+    starts with its parent's; the parent therefore starts children through ``/bin/sh``
+    (see ``run_stage``) so the figure is the stage's own.
+    """
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) / 1024
@@ -135,6 +140,9 @@ def _work_reference(p: Result) -> Result:
             "database_bytes": database.stat().st_size}
 
 
+STAGE_IMPORTS = {"synth": ["finpersona.synth"],
+                 "ingest": ["finpersona.config", "finpersona.ingest"],
+                 "build": ["finpersona.config", "finpersona.build"], "reference": ["duckdb"]}
 WORKERS: dict[str, Callable[[Result], Result]] = {
     "synth": _work_synth, "ingest": _work_ingest, "build": _work_build,
     "reference": _work_reference,
@@ -143,9 +151,15 @@ WORKERS: dict[str, Callable[[Result], Result]] = {
 
 def _child_main(kind: str, params_path: str, result_path: str) -> None:
     params = json.loads(Path(params_path).read_text(encoding="utf-8"))
-    if kind != "reference":
-        import finpersona  # noqa: F401  (import cost belongs to start-up, not to the stage)
-    baseline = _peak_rss_mb()
+    import importlib
+
+    import psutil
+
+    # Import cost belongs to start-up, not to the stage.
+    for module in STAGE_IMPORTS[kind]:
+        importlib.import_module(module)
+
+    baseline = psutil.Process().memory_info().rss / 2**20  # after imports, before the work
     cpu_before = _cpu_seconds()
     result = WORKERS[kind](params)
     result["cpu_seconds"] = _cpu_seconds() - cpu_before
@@ -161,6 +175,15 @@ def _child_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"),
                                                       env.get("PYTHONPATH", "")]))
     return env
+
+
+class StageError(RuntimeError):
+    """A stage failed or was stopped; ``info`` keeps what was measured until then."""
+
+    def __init__(self, label: str, message: str, info: Result) -> None:
+        super().__init__(f"stage {label}: {message}")
+        self.label = label
+        self.info = {"error": message, **info}
 
 
 def _watch(proc: subprocess.Popen[bytes], rss_limit_gb: float) -> tuple[float, bool]:
@@ -209,6 +232,9 @@ def run_stage(kind: str, params: Result, scratch: Path, label: str,
         spy = Path(sys.executable).with_name("py-spy")
         cmd = [str(spy), "record", "--format", "raw", "--rate", "50", "--idle",
                "-o", str(profile_to), "--", *cmd]
+    # A small shell forks the child, so the child's ru_maxrss does not start from this
+    # (larger) process's peak: Linux carries that over fork+exec. No `exec`: keep the fork.
+    cmd = ["/bin/sh", "-c", '"$@"; exit $?', "sh", *cmd]
     print(f"  {label} ...", end="", flush=True, file=sys.stderr)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
@@ -218,12 +244,17 @@ def run_stage(kind: str, params: Result, scratch: Path, label: str,
                                 stderr=subprocess.STDOUT)
         sampled_mb, killed = _watch(proc, rss_limit_gb)
     elapsed = time.perf_counter() - start
+    partial = {"process_seconds": elapsed, "sampled_peak_rss_mb": sampled_mb,
+               "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     if killed:
-        raise RuntimeError(f"stage {label} stopped: its memory passed {rss_limit_gb:.1f} GB "
-                           "(--rss-limit-gb)")
+        print(f" killed after {elapsed:.0f}s at {sampled_mb:,.0f} MB", file=sys.stderr)
+        raise StageError(label, f"killed after {elapsed:.0f} s: its processes passed the "
+                         f"{rss_limit_gb:.1f} GB memory limit (--rss-limit-gb)", partial)
     if proc.returncode != 0 or not result_path.exists():
-        sys.stderr.write(log_path.read_text(encoding="utf-8", errors="replace")[-8000:])
-        raise RuntimeError(f"stage {label} failed with exit code {proc.returncode}")
+        tail = log_path.read_text(encoding="utf-8", errors="replace")[-8000:]
+        sys.stderr.write(tail)
+        raise StageError(label, f"exit code {proc.returncode} after {elapsed:.0f} s",
+                         partial | {"log_tail": tail[-2000:]})
     result: Result = json.loads(result_path.read_text(encoding="utf-8"))
     result["sampled_peak_rss_mb"] = sampled_mb
     result["process_seconds"] = elapsed
@@ -285,10 +316,16 @@ _LINE_NO = re.compile(r":\d+\)$")
 
 
 def _leaf_kind(frame: str) -> str:
-    """What the innermost Python frame of a sample was doing."""
-    kinds = [("ibis/backends/duckdb", "DuckDB executing SQL (inside the C++ call)"),
+    """What the innermost Python frame of a sample was doing.
+
+    py-spy sees Python frames only: time inside native code (DuckDB, pyarrow) is charged
+    to the Python line that called it.
+    """
+    kinds = [("ibis/backends/duckdb", "DuckDB executing ibis-compiled SQL (native call)"),
              ("sqlglot/", "sqlglot generating SQL"), ("ibis/", "ibis building/compiling"),
-             ("pyarrow/", "pyarrow"), ("finpersona/", "finpersona Python code"),
+             ("pyarrow/", "pyarrow (Python layer)"),
+             ("finpersona/", "finpersona lines, incl. the native calls they make "
+              "(pyarrow CSV parsing, DuckDB Arrow inserts)"),
              ("importlib", "imports"), ("duckdb", "DuckDB (other)")]
     return next((kind for key, kind in kinds if key in frame), "other Python")
 
@@ -335,6 +372,8 @@ def bench_scale(customers: int, out: Path, keep: bool, profile: bool, stamp: str
     print(f"scale {customers:,} customers → {work}", file=sys.stderr)
     demo, source = work / "demo", work / "demo" / "source"
     stages: Result = {}
+    failed: str | None = None
+    profile_result: Result | None = None
     try:
         stages["synth"] = run_stage("synth", {"out": str(demo), "customers": customers},
                                     work, "synth", rss_limit_gb=rss_limit_gb)
@@ -359,7 +398,6 @@ def bench_scale(customers: int, out: Path, keep: bool, profile: bool, stamp: str
             repeat, "reference", {"groups": txn_groups,
                                   "database": str(work / "ref_txn.duckdb")},
             work, "reference_transactions", rss_limit_gb)
-        profile_result: Result | None = None
         if profile:
             raw = out / "profiles" / f"{stamp}-{customers}-ingest.txt"
             raw.parent.mkdir(parents=True, exist_ok=True)
@@ -367,11 +405,21 @@ def bench_scale(customers: int, out: Path, keep: bool, profile: bool, stamp: str
                                  "directory": str(source)}, work, "ingest (py-spy)",
                       profile_to=raw, rss_limit_gb=rss_limit_gb)
             profile_result = {"raw": str(raw), **profile_summary(raw)}
+    except StageError as exc:
+        print(f"\n  {exc}", file=sys.stderr)
+        failed = exc.label
+        stages[exc.label.split(".")[0]] = exc.info
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
+    result: Result = {"customers": customers, "stages": stages, "headline": None,
+                      "failed": failed, "kept_data": str(work) if keep else None}
+    if profile_result:
+        result["profile"] = profile_result
+    if failed:
+        return result
     fp, ref = stages["ingest_transactions"], stages["reference_transactions"]
-    headline = {
+    result["headline"] = {
         "transactions_rows": fp["transactions_rows"],
         "finpersona_transactions_seconds": fp["seconds"],
         "finpersona_transactions_rows_per_s": fp["transactions_rows"] / fp["seconds"],
@@ -381,10 +429,6 @@ def bench_scale(customers: int, out: Path, keep: bool, profile: bool, stamp: str
         "ingest_rows_per_s": stages["ingest"]["rows_per_s"],
         "all_tables_ratio": stages["ingest"]["seconds"] / stages["reference"]["seconds"],
     }
-    result: Result = {"customers": customers, "stages": stages, "headline": headline,
-                      "kept_data": str(work) if keep else None}
-    if profile_result:
-        result["profile"] = profile_result
     return result
 
 
@@ -433,32 +477,55 @@ def _num(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def scale_table(scale: Result) -> str:
-    s, h = scale["stages"], scale["headline"]
-    excluded = s["reference"].get("excluded_files", [])
+def _load_note(scale: Result, cores: int | None) -> list[str]:
+    loads = [x for r in scale["stages"].values() for x in r.get("load_avg", [])]
+    if not loads or not cores or max(loads) <= cores:
+        return []
+    return [f"_The 1-minute load average reached {max(loads):.1f} on {cores} cores during "
+            "this run: other processes competed for the CPU, so wall times are pessimistic; "
+            "CPU s is the steadier figure._", ""]
+
+
+def scale_table(scale: Result, cores: int | None = None) -> str:
+    s, h = scale["stages"], scale.get("headline")
+    excluded = s.get("reference", {}).get("excluded_files", [])
     ref_note = "all tables except " + ", ".join(excluded) if excluded else "all tables"
+    ing = s.get("ingest", {})
+    ingest_note = ("all tables; rows read" if "error" in ing or not ing else
+                   f"all tables; rows read ({ing['transactions_rows']:,} transactions; "
+                   f"{ing['quarantined']:,} quarantined, {ing['duplicates']:,} duplicates)")
+    as_of = s.get("build", {}).get("as_of", "the last day")
     rows = [
-        ("synth", "generate_demo_bank (seed 7, dirty 0.02, 12 months); rows written",
-         s["synth"]),
-        ("ingest", f"all tables; rows read ({s['ingest']['transactions_rows']:,} transactions; "
-                   f"{s['ingest']['quarantined']:,} quarantined, "
-                   f"{s['ingest']['duplicates']:,} duplicates)", s["ingest"]),
-        ("build", f"daily_summary as of {s['build']['as_of']}; rows written", s["build"]),
-        ("DuckDB plain load", f"{ref_note}; rows loaded", s["reference"]),
+        ("synth", "generate_demo_bank (seed 7, dirty 0.02, 12 months); rows written", "synth"),
+        ("ingest", ingest_note, "ingest"),
+        ("build", f"daily_summary as of {as_of}; rows written", "build"),
+        ("DuckDB plain load", f"{ref_note}; rows loaded", "reference"),
         ("ingest, transactions only", "FinPersona ingest of transactions_* files",
-         s["ingest_transactions"]),
+         "ingest_transactions"),
         ("DuckDB read_csv, transactions only", "CREATE TABLE AS read_csv(all_varchar, "
-         "ignore_errors)", s["reference_transactions"]),
+         "ignore_errors)", "reference_transactions"),
     ]
     lines = [f"### {scale['customers']:,} customers", "",
              "| stage | what | wall s | CPU s | rows | rows/s | peak RSS MB | load |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for name, what, r in rows:
+    for name, what, key in rows:
+        r = s.get(key)
+        if r is None:
+            lines.append(f"| {name} | {what} | not run | | | | | |")
+            continue
         load = "–".join(f"{x:.1f}" for x in r.get("load_avg", [])) or "–"
+        if "error" in r:
+            lines.append(f"| {name} | **failed: {r['error']}** | "
+                         f"{_num(r.get('process_seconds'), 0)} (process) | | | | "
+                         f"{_num(r.get('sampled_peak_rss_mb'))} (sampled) | {load} |")
+            continue
         lines.append(f"| {name} | {what} | {_num(r['seconds'], 2)} | "
                      f"{_num(r.get('cpu_seconds'), 1)} | {_num(r['rows'])} | "
                      f"{_num(r['rows_per_s'])} | {_num(r['peak_rss_mb'])} | {load} |")
-    lines += ["",
+    lines += ["", *_load_note(scale, cores)]
+    if not h:
+        return "\n".join(lines)
+    lines += [
               f"**Transactions end to end: {_num(h['finpersona_transactions_rows_per_s'])} rows/s "
               f"with FinPersona vs {_num(h['duckdb_transactions_rows_per_s'])} rows/s with plain "
               f"DuckDB read_csv — FinPersona takes {h['transactions_ratio']:.1f}× as long.** "
@@ -494,10 +561,18 @@ def machine_table(machine: Result) -> str:
 
 def markdown_stdout(doc: Result) -> str:
     return "\n".join([machine_table(doc["machine"]), "",
-                      *(scale_table(s) for s in doc["scales"])])
+                      *(scale_table(s, doc["machine"].get("cores")) for s in doc["scales"])])
 
 
-def benchmarks_doc(docs: Sequence[Result], pending: Sequence[int]) -> str:
+def _scale_text(n: int) -> str:
+    """1000000 → 1e6, 25000 → 25000."""
+    digits = str(n)
+    zeros = len(digits) - len(digits.rstrip("0"))
+    return f"{digits[:-zeros]}e{zeros}" if zeros >= 3 else digits
+
+
+def benchmarks_doc(docs: Sequence[Result], pending: Sequence[int],
+                   notes: Sequence[str] = ()) -> str:
     scales = sorted((s | {"_machine": d["machine"], "_started": d["started_at"]}
                      for d in docs for s in d["scales"]), key=lambda s: s["customers"])
     machine = docs[0]["machine"]
@@ -515,8 +590,10 @@ def benchmarks_doc(docs: Sequence[Result], pending: Sequence[int]) -> str:
         "Scale = number of customers given to `generate_demo_bank` (seed 7, dirty rate 0.02, "
         "12 months). Each stage runs in a fresh Python process; *wall s* is timed inside "
         "that process around the call (interpreter start-up and imports excluded) and "
-        "*peak RSS* is the process's `ru_maxrss` (it includes about 150–250 MB of imported "
-        "libraries).",
+        "*peak RSS* is the process's `ru_maxrss`: it includes the imported libraries "
+        "(about 50 MB for DuckDB alone, 140 MB with finpersona, ibis and pyarrow). "
+        "*CPU s* is user + system time of all the process's threads; "
+        "*load* is the 1-minute load average before and after the stage.",
         "",
         "- **synth**: `generate_demo_bank` writing the source files and hidden truth; rows = "
         "rows written to source files.",
@@ -544,12 +621,14 @@ def benchmarks_doc(docs: Sequence[Result], pending: Sequence[int]) -> str:
     ]
     for s in scales:
         parts += [f"_Run {s['_started']}, commit {s['_machine'].get('git_commit')}._", "",
-                  scale_table(s)]
+                  scale_table(s, s["_machine"].get("cores"))]
     for n in pending:
         parts += [f"### {n:,} customers", "",
-                  f"Pending: run `python bench/run.py --scale {n:.0e}` "
-                  "(about 10–20 minutes and tens of GB of disk under bench/results/work), then "
-                  "re-render this page with `--render`.", ""]
+                  f"Pending: run `python bench/run.py --scale {_scale_text(n)}` "
+                  "(check `df -h` first: it needs tens of GB of disk under bench/results/work, "
+                  "and see the memory note below), then add its JSON with `--render`.", ""]
+    for note in notes:
+        parts += [note, ""]
     parts += [
         "## Rerun",
         "",
@@ -604,6 +683,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="render saved result JSON files instead of running")
     parser.add_argument("--pending", nargs="*", type=_scale, default=[],
                         help="scales to list as pending in the Markdown page")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a paragraph to add after the results on the Markdown page")
     args = parser.parse_args(argv)
     if not args.scale and not args.render:
         parser.error("give --scale or --render")
@@ -628,7 +709,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for doc in docs:
         print(markdown_stdout(doc))
     if args.markdown:
-        args.markdown.write_text(benchmarks_doc(docs, args.pending), encoding="utf-8")
+        args.markdown.write_text(benchmarks_doc(docs, args.pending, args.note),
+                                 encoding="utf-8")
         print(f"wrote {args.markdown}", file=sys.stderr)
     return 0
 
