@@ -132,11 +132,13 @@ def _classify(engine: Engine, warehouse: Warehouse, table: Table, raw: ir.Table,
                              **protected, **raw_text, **extra)
     cleaned = cleaned.mutate(**{ROW_HASH: _row_hash({k: cleaned[k] for k in protected})})
     pk = warehouse_key(table)
-    order = ibis.window(group_by=[cleaned[k] for k in pk],
+    # One pass over all rows (a union of valid and invalid rows would clean them twice):
+    # validity is part of the window, so invalid rows never rank against valid ones.
+    cleaned = cleaned.mutate(_valid=cleaned._reason.isnull())
+    order = ibis.window(group_by=[cleaned._valid, *(cleaned[k] for k in pk)],
                         order_by=[cleaned[FILE], cleaned[LINE]])
-    valid = cleaned.filter(cleaned._reason.isnull())
-    ranked = valid.mutate(_rn=ibis.row_number().over(order),
-                          _first_hash=valid[ROW_HASH].first().over(order))
+    ranked = cleaned.mutate(_rn=ibis.row_number().over(order),
+                            _first_hash=cleaned[ROW_HASH].first().over(order))
     if warehouse.has_table(table.name):
         existing = warehouse.read(engine, table.name).select(
             *pk, _ex_hash=ibis._[ROW_HASH]).distinct(on=pk, keep="first")
@@ -144,15 +146,14 @@ def _classify(engine: Engine, warehouse: Warehouse, table: Table, raw: ir.Table,
     else:
         ranked = ranked.mutate(_ex_hash=ibis.null(str))
     status = ibis.cases(
+        (~ranked._valid, INVALID),
         (ranked._ex_hash.notnull() & (ranked[ROW_HASH] == ranked._ex_hash), DUPLICATE),
         (ranked._ex_hash.notnull(), CONFLICT),
         (ranked._rn == 0, ACCEPTED),
         (ranked[ROW_HASH] == ranked._first_hash, DUPLICATE),
         else_=CONFLICT,
     )
-    good = ranked.mutate(_status=status).drop("_rn", "_first_hash", "_ex_hash")
-    bad = cleaned.filter(cleaned._reason.notnull()).mutate(_status=ibis.literal(INVALID))
-    both = ibis.union(good.select(*bad.columns), bad)
+    both = ranked.mutate(_status=status).drop("_rn", "_first_hash", "_ex_hash", "_valid")
     name = f"_classified_{table.name}_{run_id.replace('-', '_')}"
     return engine.materialize(both, name)
 
