@@ -23,7 +23,9 @@ from finpersona.ingest import IngestReport, ingest_directory
 from finpersona.privacy import load_or_create_secrets
 from finpersona.synth import SynthSummary, generate_demo_bank
 
-ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
+# All Spark tests run on one xdist worker, so one JVM and one Spark ingest serve them all.
+SPARK_MARKS = (pytest.mark.spark, pytest.mark.xdist_group("spark"))
+ENGINES = ["duckdb", pytest.param("spark", marks=SPARK_MARKS)]
 BANK_CUSTOMERS = 600
 BANK_SEED = 5
 BANK_DIRTY_RATE = 0.03

@@ -225,6 +225,7 @@ def test_failed_ingest_publishes_nothing(ingested: Ingested, bank: SynthSummary)
 
 
 @pytest.mark.spark
+@pytest.mark.xdist_group("spark")
 def test_engines_produce_identical_tables(ingest_with: Callable[[str], Ingested]) -> None:
     from .helpers import canonical
 

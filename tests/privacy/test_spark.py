@@ -44,6 +44,7 @@ def spark() -> Iterator[Any]:
 
 
 @pytest.mark.spark
+@pytest.mark.xdist_group("spark")
 @pytest.mark.filterwarnings("ignore::ResourceWarning")  # py4j's sockets, not ours
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_pseudonym_mask_and_id_check_on_spark(spark: Any) -> None:

@@ -72,9 +72,19 @@ class Engine(ABC):
     @abstractmethod
     def _drop_staged(self, name: str) -> None: ...
 
+    def release(self, *names: str) -> None:
+        """Free staged or materialised tables as soon as a step no longer needs them."""
+        for name in names:
+            if name in self._staged:
+                self._drop_staged(name)
+                self._staged.remove(name)
+
     @abstractmethod
     def materialize(self, expr: ir.Table, name: str) -> ir.Table:
-        """Compute an expression once into engine memory; later reads reuse the result."""
+        """Compute an expression once into engine memory; later reads reuse the result.
+
+        Release it with :meth:`release` when done.
+        """
 
     @abstractmethod
     def read_parquet(self, dirs: list[Path]) -> ir.Table:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ibis
+import psutil
 import pyarrow as pa
 
 from finpersona.engine.base import Engine
@@ -35,15 +37,24 @@ def _json_type(text: str) -> str:  # type: ignore[empty-body,unused-ignore]
 class DuckDBEngine(Engine):
     name = "duckdb"
     backref_format = "\\{}"
+    _spill_dir = ""
 
     def _connect(self) -> BaseBackend:
         # Timestamps are stored zone-less in UTC, so no TimeZone (ICU) setting is needed.
         config: dict[str, str | int] = {}
         if self.settings.duckdb_threads:
             config["threads"] = self.settings.duckdb_threads
-        if self.settings.duckdb_memory_limit:
-            config["memory_limit"] = self.settings.duckdb_memory_limit
+        # Staged source rows may exceed memory: cap DuckDB at half the machine and let it
+        # spill to a private folder that is removed when the engine closes.
+        config["memory_limit"] = self.settings.duckdb_memory_limit or (
+            f"{psutil.virtual_memory().total // 2 // 2**20}MB")
+        self._spill_dir = tempfile.mkdtemp(prefix="finpersona-duckdb-")
+        config["temp_directory"] = self._spill_dir
         return ibis.duckdb.connect(**config)
+
+    def _close(self) -> None:
+        super()._close()
+        shutil.rmtree(self._spill_dir, ignore_errors=True)
 
     def stage(self, name: str, batches: Iterable[pa.Table], schema: pa.Schema) -> ir.Table:
         raw = self.con.con

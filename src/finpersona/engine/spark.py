@@ -88,12 +88,14 @@ class SparkEngine(Engine):
 
     def stage(self, name: str, batches: Iterable[pa.Table], schema: pa.Schema) -> ir.Table:
         con = self.con
-        parts = [b for b in batches if b.num_rows]
-        data = pa.concat_tables(parts) if parts else schema.empty_table()
-        frame = self._session.createDataFrame(data.to_pandas(types_mapper=None)
-                                              if data.num_rows == 0 else data,
-                                              schema=_spark_schema(schema))
+        spark_schema = _spark_schema(schema)
+        frame = self._session.createDataFrame([], schema=spark_schema)
+        for batch in batches:  # one file at a time, so the driver never holds them all
+            if batch.num_rows:
+                frame = frame.unionByName(self._session.createDataFrame(batch,
+                                                                        schema=spark_schema))
         frame = frame.cache()
+        frame.count()
         frame.createOrReplaceTempView(name)
         self._staged.append(name)
         return con.table(name)

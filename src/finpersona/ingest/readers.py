@@ -46,10 +46,19 @@ class FileRead:
     encoding: str
     unknown_columns: list[str]
     missing_columns: list[str]
+    data_rows: int = -1  # set when ``data`` is handed to the engine and freed here
+
+    def take_data(self) -> pa.Table:
+        """Hand the rows over (to the engine) and keep only their count."""
+        data = self.data
+        self.data_rows = int(data.num_rows)
+        self.data = data.slice(0, 0)
+        return data
 
     @property
     def records(self) -> int:
-        return int(self.data.num_rows) + len(self.rejects)
+        rows = self.data_rows if self.data_rows >= 0 else int(self.data.num_rows)
+        return rows + len(self.rejects)
 
 
 def staged_schema(table: Table, fmt: str) -> pa.Schema:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -95,22 +95,51 @@ def _row_hash(columns: dict[str, ir.Value]) -> ir.StringValue:
     return joined.hexdigest("sha256")
 
 
-def _stage_table(engine: Engine, table: Table, reads: list[FileRead], run_id: str) -> ir.Table:
-    """All files of one table, as one engine table of text columns plus bookkeeping."""
+def _stage_name(table: Table, fmt: str, run_id: str) -> str:
+    return f"_stage_{table.name}_{fmt}_{run_id.replace('-', '_')}"
+
+
+def _stage_names(table: Table, run_id: str) -> list[str]:
+    return [_stage_name(table, fmt, run_id) for fmt in ("csv", "parquet", "jsonl")]
+
+
+def _classified_name(table: Table, run_id: str) -> str:
+    return f"_classified_{table.name}_{run_id.replace('-', '_')}"
+
+
+def _read_and_stage(engine: Engine, table: Table, files: list[SourceFile], run_id: str,
+                    on_file: Callable[[SourceFile], None]) -> tuple[ir.Table, list[FileRead]]:
+    """Read a table's files and stream them into the engine, a few files at a time.
+
+    Each file is parsed on one thread (exact line numbers need that); pyarrow releases
+    the GIL, so a window of files is read side by side. Rows are handed to the engine
+    file by file and freed here, so memory holds at most one window of files.
+    """
+    reads: list[FileRead] = []
     parts: list[ir.Table] = []
-    for fmt in ("csv", "parquet", "jsonl"):
-        group = [r for r in reads if r.source.format == fmt]
-        if not group:
-            continue
-        schema = staged_schema(table, fmt)
-        name = f"_stage_{table.name}_{fmt}_{run_id.replace('-', '_')}"
-        staged = engine.stage(name, (r.data for r in group), schema)
-        if fmt == "jsonl":
-            part = extract_json_columns(staged, table, engine)
-        else:
-            part = staged.mutate(_json_ok=ibis.literal(True), **{JSON: ibis.null(str)})
-        parts.append(part.select(FILE, LINE, "_json_ok", JSON, *table.column_names))
-    return parts[0] if len(parts) == 1 else ibis.union(*parts)
+    width = os.cpu_count() or 2
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        for fmt in ("csv", "parquet", "jsonl"):
+            group = [f for f in files if f.format == fmt]
+            if not group:
+                continue
+
+            def batches(group: list[SourceFile] = group) -> Iterator[pa.Table]:
+                for start in range(0, len(group), width):
+                    window = group[start:start + width]
+                    for read in pool.map(read_source, window, [table] * len(window)):
+                        reads.append(read)
+                        on_file(read.source)
+                        yield read.take_data()
+
+            staged = engine.stage(_stage_name(table, fmt, run_id), batches(),
+                                  staged_schema(table, fmt))
+            if fmt == "jsonl":
+                part = extract_json_columns(staged, table, engine)
+            else:
+                part = staged.mutate(_json_ok=ibis.literal(True), **{JSON: ibis.null(str)})
+            parts.append(part.select(FILE, LINE, "_json_ok", JSON, *table.column_names))
+    return (parts[0] if len(parts) == 1 else ibis.union(*parts)), reads
 
 
 def _classify(engine: Engine, warehouse: Warehouse, table: Table, raw: ir.Table,
@@ -154,7 +183,7 @@ def _classify(engine: Engine, warehouse: Warehouse, table: Table, raw: ir.Table,
         else_=CONFLICT,
     )
     both = ranked.mutate(_status=status).drop("_rn", "_first_hash", "_ex_hash", "_valid")
-    name = f"_classified_{table.name}_{run_id.replace('-', '_')}"
+    name = _classified_name(table, run_id)
     return engine.materialize(both, name)
 
 
@@ -182,19 +211,17 @@ def ingest_directory(workspace: Workspace, directory: Path, *,
         for table_name in sorted(by_table):
             table = TABLES_BY_NAME[table_name]
             files = by_table[table_name]
-            reads = []
-            # One file is parsed on one thread (exact line numbers need that); pyarrow
-            # releases the GIL, so files are read side by side on all cores.
-            with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-                for src, read in zip(files, pool.map(read_source, files, [table] * len(files)),
-                                     strict=True):
-                    reads.append(read)
-                    done += src.size
-                    if progress:
-                        progress(f"read {src.name}", done, total)
+
+            def on_file(src: SourceFile) -> None:
+                nonlocal done
+                done += src.size
+                if progress:
+                    progress(f"read {src.name}", done, total)
+
+            raw, reads = _read_and_stage(engine, table, files, run_id, on_file)
             if progress:
                 progress(f"clean, protect, dedup {table_name}", done, total)
-            counts[table_name] = _ingest_table(engine, warehouse, txn, table, reads, ctx,
+            counts[table_name] = _ingest_table(engine, warehouse, txn, table, raw, reads, ctx,
                                                secrets.pseudonym_key, secrets.vault_key,
                                                quarantine, run_id)
         if "events" in by_table:
@@ -213,7 +240,7 @@ def ingest_directory(workspace: Workspace, directory: Path, *,
 
 
 def _ingest_table(engine: Engine, warehouse: Warehouse, txn: Transaction, table: Table,
-                  reads: list[FileRead], ctx: CleanContext, pseudonym_key: bytes,
+                  raw: ir.Table, reads: list[FileRead], ctx: CleanContext, pseudonym_key: bytes,
                   vault_key: bytes, quarantine: QuarantineWriter, run_id: str) -> TableCounts:
     counts = TableCounts(read=sum(r.records for r in reads),
                          files=[r.source.name for r in reads],
@@ -222,9 +249,9 @@ def _ingest_table(engine: Engine, warehouse: Warehouse, txn: Transaction, table:
     sha_by_file = {r.source.name: r.source.sha256 for r in reads}
     classified = None
     status_counts: dict[str, int] = {}
-    if any(r.data.num_rows for r in reads):
-        raw = _stage_table(engine, table, reads, run_id)
+    if any(r.data_rows for r in reads):
         classified = _classify(engine, warehouse, table, raw, ctx, pseudonym_key, run_id)
+        engine.release(*_stage_names(table, run_id))
         agg = engine.to_arrow(classified.group_by("_status").aggregate(n=ibis._.count()))
         status_counts = dict(zip(agg["_status"].to_pylist(), agg["n"].to_pylist(), strict=True))
         accepted = classified.filter(classified._status == ACCEPTED)
@@ -244,6 +271,8 @@ def _ingest_table(engine: Engine, warehouse: Warehouse, txn: Transaction, table:
     counts.quarantined = new_q
     counts.duplicates = status_counts.get(DUPLICATE, 0) + repeated_q
     counts.quarantined_by_reason = by_reason
+    if classified is not None:
+        engine.release(_classified_name(table, run_id))
     if not counts.reconciles():
         raise ReconciliationError(
             f"{table.name}: read {counts.read} != accepted {counts.accepted} + quarantined "
