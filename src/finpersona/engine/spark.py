@@ -82,6 +82,13 @@ class SparkEngine(Engine):
         self._session = session
         return ibis.pyspark.connect(session)
 
+    @property
+    def session(self) -> Any:
+        """The SparkSession, started on first use like the Ibis connection."""
+        if self._session is None:
+            self.con  # noqa: B018 - connecting sets the session
+        return self._session
+
     def _close(self) -> None:
         # The session is shared by the process (tests reuse it); stop only our views.
         pass
@@ -89,10 +96,10 @@ class SparkEngine(Engine):
     def stage(self, name: str, batches: Iterable[pa.Table], schema: pa.Schema) -> ir.Table:
         con = self.con
         spark_schema = _spark_schema(schema)
-        frame = self._session.createDataFrame([], schema=spark_schema)
+        frame = self.session.createDataFrame([], schema=spark_schema)
         for batch in batches:  # one file at a time, so the driver never holds them all
             if batch.num_rows:
-                frame = frame.unionByName(self._session.createDataFrame(batch,
+                frame = frame.unionByName(self.session.createDataFrame(batch,
                                                                         schema=spark_schema))
         frame = frame.cache()
         frame.count()
@@ -101,19 +108,19 @@ class SparkEngine(Engine):
         return con.table(name)
 
     def materialize(self, expr: ir.Table, name: str) -> ir.Table:
-        frame = self._session.sql(str(self.con.compile(expr))).cache()
+        frame = self.session.sql(str(self.con.compile(expr))).cache()
         frame.count()  # force it now, so later reads hit the cache
         frame.createOrReplaceTempView(name)
         self._staged.append(name)
         return self.con.table(name)
 
     def _drop_staged(self, name: str) -> None:
-        frame = self._session.table(name)
+        frame = self.session.table(name)
         frame.unpersist()
-        self._session.catalog.dropTempView(name)
+        self.session.catalog.dropTempView(name)
 
     def read_parquet(self, dirs: list[Path]) -> ir.Table:
-        frame = self._session.read.parquet(*[str(d) for d in dirs])
+        frame = self.session.read.parquet(*[str(d) for d in dirs])
         view = f"_fp_parquet_{abs(hash(tuple(map(str, dirs)))):x}"
         frame.createOrReplaceTempView(view)
         return self.con.table(view)
