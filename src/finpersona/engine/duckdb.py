@@ -86,10 +86,18 @@ class DuckDBEngine(Engine):
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
         codec = self.settings.parquet_compression
-        self.con.to_parquet(
-            expr, directory / "part-0000.parquet",
-            compression="uncompressed" if codec == "none" else codec,
-        )
+        sql = str(self.con.compile(expr))
+        raw = self.con.con
+        relation = raw.sql(sql)
+        # DuckDB sums BIGINT into HUGEINT, which Parquet stores as DOUBLE, while Ibis (and
+        # Spark) say BIGINT; write BIGINT so the warehouse schema is the same on every engine.
+        columns = ", ".join(
+            f'CAST("{name}" AS BIGINT) AS "{name}"' if str(kind) == "HUGEINT" else f'"{name}"'
+            for name, kind in zip(relation.columns, relation.types, strict=True))
+        target = str(directory / "part-0000.parquet").replace("'", "''")
+        compression = "uncompressed" if codec == "none" else codec
+        raw.execute(f"COPY (SELECT {columns} FROM ({sql})) TO '{target}' "
+                    f"(FORMAT parquet, COMPRESSION {compression})")
 
     def to_arrow_batches(self, expr: ir.Table, rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         # Ibis's own batch reader calls a DuckDB method that is deprecated in 1.5.
