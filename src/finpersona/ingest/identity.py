@@ -68,9 +68,10 @@ def resolve(events: ir.Table, devices: ir.Table, sessions: ir.Table) -> ir.Table
         "_dev_status", "_dev_customer", "_ses_customer")
 
 
-def build_identity_map(engine: Engine, warehouse: Warehouse, txn: Transaction,
-                       max_customers: int, run_id: str) -> dict[str, int]:
-    """Recompute the device and session maps over all events; returns device counts."""
+def build_identity_map(engine: Engine, txn: Transaction, max_customers: int,
+                       run_id: str) -> dict[str, int]:
+    """Recompute the device and session maps over all events, as this run will publish
+    them (the transaction's view); returns device counts."""
     dirs = txn.table_dirs("events")
     if not dirs:
         return {}
@@ -87,7 +88,6 @@ def build_identity_map(engine: Engine, warehouse: Warehouse, txn: Transaction,
     engine.write_parquet(sessions, sseg)
     n_sessions = int(engine.scalar(engine.read_parquet([sseg]).count()))
     txn.replace(SESSION_TABLE, sseg, n_sessions, run_id=run_id)
-    del warehouse  # the maps are built from this transaction's view of events
     return {f"devices_{k}": int(v) for k, v in sorted(counts.items())} | {
         "sessions_linked": n_sessions}
 

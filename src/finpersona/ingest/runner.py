@@ -225,9 +225,9 @@ def ingest_directory(workspace: Workspace, directory: Path, *,
                                                secrets.pseudonym_key, secrets.vault_key,
                                                quarantine, run_id)
         if "events" in by_table:
-            identity = build_identity_map(engine, warehouse, txn,
-                                          settings.max_customers_per_device, run_id)
-        _append_run_records(txn, warehouse, run_id, counts, started)
+            identity = build_identity_map(engine, txn, settings.max_customers_per_device,
+                                          run_id)
+        _append_run_records(txn, run_id, counts, started)
         if fail_before_publish:  # used by tests to prove a failed run publishes nothing
             raise RuntimeError("injected failure before publish")
     report = IngestReport(run_id=run_id, source=str(directory), started_at=started.isoformat(),
@@ -280,7 +280,7 @@ def _ingest_table(engine: Engine, warehouse: Warehouse, txn: Transaction, table:
     return counts
 
 
-def _append_run_records(txn: Transaction, warehouse: Warehouse, run_id: str,
+def _append_run_records(txn: Transaction, run_id: str,
                         counts: dict[str, TableCounts], started: datetime) -> None:
     import pyarrow.parquet as pq
 
