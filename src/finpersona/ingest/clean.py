@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 _FULL = "０１２３４５６７８９．，－／：＋　Ｘｘ"
 _HALF = "0123456789.,-/:+ Xx"
 assert len(_FULL) == len(_HALF)
+# Edge characters that make trimming worthwhile. Vertical tab and form feed are left out:
+# as SQL literals Spark would read their escapes as letters (a value edged by one of them
+# is then not trimmed and fails its format check instead of being altered).
+_SPACES = (" ", "\t", "\r", "\n", "\u00a0", "\u3000")
 TRUE_WORDS = ("true", "t", "1", "y", "yes", "是")
 FALSE_WORDS = ("false", "f", "0", "n", "no", "否")
 DECIMAL_TYPE = "decimal(18, 4)"
@@ -72,7 +76,10 @@ def _prepare(raw: ir.StringValue, col: Column) -> ir.StringValue:
     # translate() is slow; only text with non-ASCII characters can hold full-width ones.
     v = ibis.ifelse(raw.re_search(r"[^\x00-\x7f]"), raw.translate(_FULL, _HALF), raw) \
         if typed else raw
-    v = _blank_to_null(strip_expr(v))  # not .strip(): Spark mangles its \f escape
+    # strip_expr, not .strip(): Ibis's strip emits a \f escape that Spark reads as "f".
+    # The regex is only worth running when an end character is whitespace.
+    padded = v.left(1).isin(_SPACES) | v.right(1).isin(_SPACES)
+    v = _blank_to_null(ibis.ifelse(padded, strip_expr(v), v))
     if col.null_tokens:
         v = ibis.ifelse(v.lower().isin(list(col.null_tokens)), ibis.null(str), v)
     if col.pii is Pii.PHONE:
