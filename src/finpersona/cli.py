@@ -23,8 +23,8 @@ app = typer.Typer(help="FinPersona: customer analytics and profiling for financi
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 quarantine_app = typer.Typer(help="Inspect rows that ingestion quarantined.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # never break a path or message across lines
+err = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[Path | None, typer.Option(
     "--workspace", "-w", help="Workspace folder (default ./finpersona-workspace or "
