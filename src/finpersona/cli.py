@@ -202,6 +202,30 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         out.print(f"snapshot {name}: {', '.join(dates)}")
 
 
+@app.command()
+def runs(workspace: WorkspaceOpt = None,
+         limit: Annotated[int, typer.Option(min=1, help="Most recent runs to show.")] = 10,
+         as_json: JsonOpt = False) -> None:
+    """Ingestion-run records: per run and table, rows read, accepted, quarantined, duplicates."""
+    from finpersona.ingest.run_log import read_run_log
+
+    ws = _run(lambda: _workspace(workspace, create=False))
+    result = _run(lambda: read_run_log(ws, limit=limit))
+    if as_json:
+        _emit_json(result)
+        return
+    table = RichTable(title=f"last {len(result)} ingestion runs")
+    for col in ("run", "started", "table", "read", "accepted", "quarantined", "duplicates"):
+        table.add_column(col, justify="right" if col in ("read", "accepted", "quarantined",
+                                                         "duplicates") else "left")
+    for run in result:
+        for row in run["tables"]:
+            table.add_row(run["run_id"], run["started_at"], row["table"], f"{row['read']:,}",
+                          f"{row['accepted']:,}", f"{row['quarantined']:,}",
+                          f"{row['duplicates']:,}")
+    out.print(table)
+
+
 @quarantine_app.command("list")
 def quarantine_list(
     workspace: WorkspaceOpt = None,
