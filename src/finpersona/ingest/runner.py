@@ -153,11 +153,16 @@ def _classify(engine: Engine, warehouse: Warehouse, table: Table, raw: ir.Table,
     protected = protect(values, table, key)
     # Quarantine keeps the raw text of non-personal columns so a person can see what
     # was wrong; personal columns appear there only masked/pseudonymised.
-    raw_text = {f"_raw_{c.name}": checked[c.name] for c in table.columns if c.pii is None}
+    # Only invalid rows ever need it, so valid rows carry nulls (it would otherwise double
+    # the size of what the engine holds; the raw JSON line alone is most of an event).
+    invalid = checked._reason.notnull()
+    raw_text = {f"_raw_{c.name}": ibis.ifelse(invalid, checked[c.name], ibis.null(str))
+                for c in table.columns if c.pii is None}
     extra = {}
     if table.name == "customers":  # raw identifiers go to the encrypted vault only
         extra = {f"_vault_{c.name}": values[c.name] for c in table.columns if c.pii is not None}
-    cleaned = checked.select(FILE, LINE, JSON, "_reason", "_reason_column",
+    cleaned = checked.select(FILE, LINE, "_reason", "_reason_column",
+                             **{JSON: ibis.ifelse(invalid, checked[JSON], ibis.null(str))},
                              **protected, **raw_text, **extra)
     cleaned = cleaned.mutate(**{ROW_HASH: _row_hash({k: cleaned[k] for k in protected})})
     pk = warehouse_key(table)
