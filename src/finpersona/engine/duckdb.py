@@ -54,7 +54,11 @@ class DuckDBEngine(Engine):
         config["preserve_insertion_order"] = "false"
         self._spill_dir = tempfile.mkdtemp(prefix="finpersona-duckdb-")
         config["temp_directory"] = self._spill_dir
-        return ibis.duckdb.connect(**config)
+        # Working tables live in a scratch database file, not in memory: DuckDB's buffer
+        # manager then evicts their (compressed) blocks to disk under memory pressure,
+        # where in-memory temp tables of a 1e6-customer load outgrow the cap.
+        scratch = str(Path(self._spill_dir) / "scratch.duckdb")
+        return ibis.duckdb.connect(database=scratch, **config)
 
     def _close(self) -> None:
         super()._close()
@@ -64,7 +68,7 @@ class DuckDBEngine(Engine):
         raw = self.con.con
         empty = schema.empty_table()
         raw.register("_fp_empty", empty)
-        raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _fp_empty')
+        raw.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _fp_empty')
         raw.unregister("_fp_empty")
         for batch in batches:
             raw.register("_fp_batch", batch)
@@ -74,7 +78,7 @@ class DuckDBEngine(Engine):
         return self.con.table(name)
 
     def materialize(self, expr: ir.Table, name: str) -> ir.Table:
-        table = self.con.create_table(name, expr, temp=True, overwrite=True)
+        table = self.con.create_table(name, expr, overwrite=True)
         self._staged.append(name)
         return table
 
