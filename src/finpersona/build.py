@@ -18,6 +18,11 @@ from finpersona.engine import Engine, connect
 from finpersona.ingest.clean import utc_offset_hours
 from finpersona.ingest.identity import resolved_events
 from finpersona.summary import DAILY_SUMMARY, daily_summary
+from finpersona.tags.catalogue import Catalogue, CatalogueError, load_catalogue
+from finpersona.tags.compiler import compile_snapshot
+from finpersona.tags.context import TagContext
+from finpersona.tags.sources import SourceLoader
+from finpersona.tags.store import TAG_INDEX, TAG_SNAPSHOT, build_index, update_history
 from finpersona.warehouse import Transaction, Warehouse, WarehouseError, new_id
 
 Progress = Callable[[str, int, int], None]
@@ -34,6 +39,7 @@ class BuildReport:
     engine: str
     tables: dict[str, int] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -45,6 +51,8 @@ class StageContext:
     as_of: date
     offset_hours: float
     build_id: str
+    catalogue: Catalogue
+    notes: dict[str, object] = field(default_factory=dict)
 
 
 def _stage_daily_summary(ctx: StageContext) -> tuple[str, int]:
@@ -58,8 +66,28 @@ def _stage_daily_summary(ctx: StageContext) -> tuple[str, int]:
     return str(seg), rows
 
 
+def _stage_tags(ctx: StageContext) -> tuple[str, int]:
+    """The tag snapshot, then the change history and the count index built from it."""
+    tag_ctx = TagContext(ctx.engine, ctx.as_of, ctx.offset_hours, SourceLoader(ctx.warehouse))
+    snapshot = compile_snapshot(tag_ctx, ctx.catalogue)
+    day = ctx.as_of.isoformat()
+    seg = ctx.txn.new_dir("snapshots", TAG_SNAPSHOT, f"{day}-{ctx.build_id}")
+    ctx.engine.write_parquet(snapshot, seg)
+    written = ctx.engine.read_parquet([seg])
+    rows = int(ctx.engine.scalar(written.count()))
+    ctx.txn.put_snapshot(TAG_SNAPSHOT, day, seg, rows, build_id=ctx.build_id,
+                         tags=len(written.columns) - 2)
+    history = update_history(ctx.engine, ctx.warehouse, ctx.txn, written, ctx.catalogue,
+                             ctx.as_of, ctx.build_id)
+    ctx.notes["tag_history"] = history.__dict__
+    index_dir = ctx.txn.new_dir("snapshots", TAG_INDEX, f"{day}-{ctx.build_id}")
+    size = build_index(ctx.engine, seg, ctx.catalogue, index_dir)
+    ctx.txn.put_snapshot(TAG_INDEX, day, index_dir, size, build_id=ctx.build_id)
+    return str(seg), rows
+
+
 Stage = Callable[[StageContext], tuple[str, int]]
-STAGES: dict[str, Stage] = {DAILY_SUMMARY: _stage_daily_summary}
+STAGES: dict[str, Stage] = {DAILY_SUMMARY: _stage_daily_summary, TAG_SNAPSHOT: _stage_tags}
 REQUIRED_TABLES = ("transactions", "events", "identity_devices", "identity_sessions")
 
 
@@ -73,6 +101,10 @@ def build(workspace: Workspace, as_of: date | None = None, *, progress: Progress
         raise BuildError(f"missing tables {', '.join(missing)}: ingest transactions and events "
                          "first (`finpersona ingest DIR`)")
     offset = utc_offset_hours(workspace.settings.timezone)
+    try:
+        catalogue = load_catalogue(workspace.tags_dir)
+    except CatalogueError as exc:
+        raise BuildError(str(exc)) from exc
     build_id = new_id()
     with connect(workspace.settings) as engine:
         day = as_of or _last_local_day(engine, warehouse, offset)
@@ -80,7 +112,7 @@ def build(workspace: Workspace, as_of: date | None = None, *, progress: Progress
                              engine=workspace.settings.engine)
         try:
             with warehouse.transaction() as txn:
-                ctx = StageContext(engine, warehouse, txn, day, offset, build_id)
+                ctx = StageContext(engine, warehouse, txn, day, offset, build_id, catalogue)
                 for i, (name, stage) in enumerate(STAGES.items()):
                     if progress:
                         progress(name, i, len(STAGES))
@@ -89,6 +121,7 @@ def build(workspace: Workspace, as_of: date | None = None, *, progress: Progress
                     report.paths[name] = path
                     if fail_after == name:  # tests inject a failure between compute and publish
                         raise BuildError(f"injected failure after stage {name}")
+                report.notes = ctx.notes
                 if progress:
                     progress("publish", len(STAGES), len(STAGES))
         except WarehouseError as exc:

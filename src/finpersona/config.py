@@ -43,6 +43,14 @@ class Settings(BaseModel):
     max_customers_per_device: int = Field(default=3, ge=1)
     # Parquet codec for warehouse files ("zstd", "snappy" or "none").
     parquet_compression: Literal["zstd", "snappy", "none"] = "zstd"
+    # Audiences: aggregate cells smaller than this are suppressed (k-anonymity floor).
+    k_anonymity: int = Field(default=10, ge=1)
+    # Marketing exports leave out customers contacted this often in the last 30 days.
+    contact_cap_30d: int = Field(default=4, ge=1)
+    # Users allowed to export masked display forms with an audience (comma-separated).
+    reidentify_users: str = ""
+    # The application database (audiences, export log); default: SQLite in the workspace.
+    app_database_url: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -87,6 +95,11 @@ class Workspace:
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
+
+    @property
+    def tags_dir(self) -> Path:
+        """The workspace's own tag definitions (YAML), added to the packaged catalogue."""
+        return self.root / "tags"
 
     def with_engine(self, engine: str | None) -> Workspace:
         """The same workspace run on another engine (the ``--engine`` option)."""
