@@ -2,87 +2,35 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
-from datetime import date
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
 from finpersona import __version__
-from finpersona.config import ConfigError, Workspace, open_workspace
+from finpersona.cli_audience import app as audience_app
+from finpersona.cli_common import (
+    EngineOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    emit_json,
+    open_ws,
+    out,
+    parse_date,
+    progress_bar,
+    run_cli,
+)
+from finpersona.cli_tags import customer_app, tags_app
 
 app = typer.Typer(help="FinPersona: customer analytics and profiling for financial institutions.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 quarantine_app = typer.Typer(help="Inspect rows that ingestion quarantined.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
-out = Console(soft_wrap=True)  # never break a path or message across lines
-err = Console(stderr=True, soft_wrap=True)
-
-WorkspaceOpt = Annotated[Path | None, typer.Option(
-    "--workspace", "-w", help="Workspace folder (default ./finpersona-workspace or "
-    "$FINPERSONA_WORKSPACE).", show_default=False)]
-EngineOpt = Annotated[str | None, typer.Option(
-    "--engine", help="duckdb (embedded, default) or spark; overrides the workspace setting.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document for scripts.")]
-T = TypeVar("T")
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed without a traceback."""
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from finpersona.build import BuildError
-    from finpersona.engine import EngineError
-    from finpersona.ingest.clean import TimeZoneError
-    from finpersona.ingest.runner import ReconciliationError
-    from finpersona.ingest.sources import SourceError
-    from finpersona.warehouse import WarehouseError
-
-    return (UserError, ConfigError, EngineError, WarehouseError, SourceError, BuildError,
-            ReconciliationError, TimeZoneError)
-
-
-def _run(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except _known_errors() as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-
-
-def _emit_json(data: Any) -> None:
-    if is_dataclass(data) and not isinstance(data, type):
-        data = asdict(data)
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn(
-            "{task.percentage:>5.1f}%"), TimeElapsedColumn(), console=err,
-            transient=True) as bar:
-        task = bar.add_task("starting", total=1)
-
-        def update(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage[:40], completed=done, total=max(total, 1))
-
-        yield update
-
-
-def _workspace(path: Path | None, engine: str | None = None, create: bool = True) -> Workspace:
-    return open_workspace(path, create=create).with_engine(engine)
+app.add_typer(tags_app, name="tags")
+app.add_typer(customer_app, name="customer")
+app.add_typer(audience_app, name="audience")
 
 
 @app.command()
@@ -105,14 +53,14 @@ def synth(
     """Generate the synthetic demo bank (source files plus hidden truth)."""
     from finpersona.synth import generate_demo_bank
 
-    with _progress(not as_json) as progress:
-        summary = _run(lambda: generate_demo_bank(out_dir, customers=customers, seed=seed,
+    with progress_bar(not as_json) as progress:
+        summary = run_cli(lambda: generate_demo_bank(out_dir, customers=customers, seed=seed,
                                                   dirty_rate=dirty_rate, months=months,
                                                   progress=progress))
     result = {"source_dir": str(summary.source_dir), "truth_dir": str(summary.truth_dir),
               "rows": summary.rows, "files": len(summary.files)}
     if as_json:
-        _emit_json(result)
+        emit_json(result)
         return
     out.print(f"[green]wrote[/] {sum(summary.rows.values()):,} rows in {len(summary.files)} files "
               f"to {summary.source_dir} (hidden truth in {summary.truth_dir})")
@@ -128,11 +76,11 @@ def ingest(
     """Read, clean, protect, deduplicate and load source files; quarantine what is invalid."""
     from finpersona.ingest import ingest_directory
 
-    ws = _run(lambda: _workspace(workspace, engine))
-    with _progress(not as_json) as progress:
-        report = _run(lambda: ingest_directory(ws, directory, progress=progress))
+    ws = run_cli(lambda: open_ws(workspace, engine))
+    with progress_bar(not as_json) as progress:
+        report = run_cli(lambda: ingest_directory(ws, directory, progress=progress))
     if as_json:
-        _emit_json(report.to_json())
+        emit_json(report.to_json())
         return
     table = RichTable(title=f"ingest run {report.run_id} ({report.engine})")
     for col in ("table", "read", "accepted", "quarantined", "duplicates"):
@@ -158,23 +106,16 @@ def build_cmd(
     """Compute the derived tables for an as-of date and publish them as one snapshot."""
     from finpersona.build import build
 
-    day = _run(lambda: _parse_date(as_of)) if as_of else None
-    ws = _run(lambda: _workspace(workspace, engine, create=False))
-    with _progress(not as_json) as progress:
-        report = _run(lambda: build(ws, day, progress=progress))
+    day = run_cli(lambda: parse_date(as_of)) if as_of else None
+    ws = run_cli(lambda: open_ws(workspace, engine, create=False))
+    with progress_bar(not as_json) as progress:
+        report = run_cli(lambda: build(ws, day, progress=progress))
     if as_json:
-        _emit_json(report)
+        emit_json(report)
         return
     for name, rows in report.tables.items():
         out.print(f"[green]built[/] {name} as of {report.as_of}: {rows:,} rows "
                   f"→ {report.paths[name]}")
-
-
-def _parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise UserError(f"--as-of must be a date like 2025-12-31, not {text!r}") from exc
 
 
 @app.command()
@@ -182,15 +123,15 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Show the warehouse: tables, rows and snapshots."""
     from finpersona.warehouse import Warehouse
 
-    ws = _run(lambda: _workspace(workspace, create=False))
-    catalog = _run(lambda: Warehouse(ws.warehouse_dir).catalog())
+    ws = run_cli(lambda: open_ws(workspace, create=False))
+    catalog = run_cli(lambda: Warehouse(ws.warehouse_dir).catalog())
     tables: dict[str, int] = {k: v["rows"] for k, v in sorted(catalog["tables"].items())}
     snapshots: dict[str, list[str]] = {
         k: sorted(v) for k, v in sorted(catalog["snapshots"].items())}
     result = {"workspace": str(ws.root), "engine": ws.settings.engine, "tables": tables,
               "snapshots": snapshots}
     if as_json:
-        _emit_json(result)
+        emit_json(result)
         return
     table = RichTable(title=f"workspace {ws.root}")
     table.add_column("table")
@@ -209,10 +150,10 @@ def runs(workspace: WorkspaceOpt = None,
     """Ingestion-run records: per run and table, rows read, accepted, quarantined, duplicates."""
     from finpersona.ingest.run_log import read_run_log
 
-    ws = _run(lambda: _workspace(workspace, create=False))
-    result = _run(lambda: read_run_log(ws, limit=limit))
+    ws = run_cli(lambda: open_ws(workspace, create=False))
+    result = run_cli(lambda: read_run_log(ws, limit=limit))
     if as_json:
-        _emit_json(result)
+        emit_json(result)
         return
     table = RichTable(title=f"last {len(result)} ingestion runs")
     for col in ("run", "started", "table", "read", "accepted", "quarantined", "duplicates"):
@@ -237,10 +178,10 @@ def quarantine_list(
     """Counts by table and reason, then the first quarantined rows."""
     from finpersona.ingest.quarantine_view import list_quarantine
 
-    ws = _run(lambda: _workspace(workspace, create=False))
-    result = _run(lambda: list_quarantine(ws, table=table, reason=reason, limit=limit))
+    ws = run_cli(lambda: open_ws(workspace, create=False))
+    result = run_cli(lambda: list_quarantine(ws, table=table, reason=reason, limit=limit))
     if as_json:
-        _emit_json(result)
+        emit_json(result)
         return
     summary = RichTable(title="quarantine")
     for col in ("table", "reason", "rows"):
@@ -267,10 +208,10 @@ def quarantine_show(
     """Everything kept about one quarantined row."""
     from finpersona.ingest.quarantine_view import show_quarantine
 
-    ws = _run(lambda: _workspace(workspace, create=False))
-    result = _run(lambda: show_quarantine(ws, row_id, reveal=reveal))
+    ws = run_cli(lambda: open_ws(workspace, create=False))
+    result = run_cli(lambda: show_quarantine(ws, row_id, reveal=reveal))
     if as_json:
-        _emit_json(result)
+        emit_json(result)
         return
     for key, value in result.items():
         out.print(f"[bold]{key}[/]: {value}")
@@ -291,14 +232,14 @@ def demo(
     from finpersona.ingest import ingest_directory
     from finpersona.synth import generate_demo_bank
 
-    ws = _run(lambda: _workspace(workspace, engine))
-    with _progress(not as_json) as progress:
-        summary = _run(lambda: generate_demo_bank(out_dir, customers=customers, seed=seed,
+    ws = run_cli(lambda: open_ws(workspace, engine))
+    with progress_bar(not as_json) as progress:
+        summary = run_cli(lambda: generate_demo_bank(out_dir, customers=customers, seed=seed,
                                                   progress=progress))
-    with _progress(not as_json) as progress:
-        report = _run(lambda: ingest_directory(ws, summary.source_dir, progress=progress))
-    with _progress(not as_json) as progress:
-        built = _run(lambda: build(ws, progress=progress))
+    with progress_bar(not as_json) as progress:
+        report = run_cli(lambda: ingest_directory(ws, summary.source_dir, progress=progress))
+    with progress_bar(not as_json) as progress:
+        built = run_cli(lambda: build(ws, progress=progress))
     result = {
         "source_dir": str(summary.source_dir), "truth_dir": str(summary.truth_dir),
         "workspace": str(ws.root), "warehouse": str(ws.warehouse_dir),
@@ -307,7 +248,7 @@ def demo(
         "build": asdict(built),
     }
     if as_json:
-        _emit_json(result)
+        emit_json(result)
         return
     read = sum(v.read for v in report.tables.values())
     acc = sum(v.accepted for v in report.tables.values())
