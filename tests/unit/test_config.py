@@ -183,3 +183,12 @@ def test_cli_workspace_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert status_root("--workspace", str(tmp_path / "option")) == str(
         (tmp_path / "option").resolve())
     assert status_root("-w", str(tmp_path / "option")) == str((tmp_path / "option").resolve())
+
+
+def test_every_setting_is_documented_in_the_user_guide() -> None:
+    from finpersona.config import Settings
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "user-guide.md").read_text(
+        encoding="utf-8")
+    missing = [name for name in Settings.model_fields if f"| `{name}` |" not in guide]
+    assert not missing, f"settings missing from docs/user-guide.md: {missing}"
