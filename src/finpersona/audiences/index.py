@@ -6,7 +6,8 @@ takes far too long for that, so each tag is turned into roaring bitmaps of row
 positions once per snapshot and expressions become set operations:
 
 - ``bool`` and ``category`` tags keep one bitmap per distinct value;
-- ``int``, ``decimal`` and ``date`` tags keep a bit-sliced index (see ``_bsi``) of an
+- ``int``, ``decimal`` and ``date`` tags keep a bit-sliced index (see ``_bsi``:
+  O'Neil/Quass range walks, behind a few equi-depth bins that spare most of them) of an
   exact int64 form of the value: ints as they are, decimals times 10^4 (the tag
   builder rounds them to 4 decimals; a column whose values all have fewer decimals
   is kept at that smaller scale, so money in cents needs fewer slices), dates as
@@ -54,7 +55,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
-from finpersona.audiences._bsi import BitSlicedIndex, frozen_from_positions
+from finpersona.audiences._bsi import Bin, BitSlicedIndex, frozen_from_positions
 from finpersona.tags.expression.ast import (
     And,
     Between,
@@ -74,7 +75,7 @@ from finpersona.tags.types import TagSignature, ValueType
 
 DECIMAL_DIGITS: Final = 4
 FORMAT: Final = "finpersona-tag-index"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2  # 2: bit-sliced tags carry cumulative bins
 MANIFEST: Final = "manifest.json"
 KEYS_FILE: Final = "keys.arrow"
 # Row positions are 32-bit in roaring bitmaps.
@@ -231,8 +232,7 @@ class TagIndex:
             if isinstance(node, And) != want_true:
                 return _union([self._eval(op, want_true, within) for op in node.operands])
             # Cheapest operand first, and each later one only looks at the rows that are
-            # still in: a range over a bit-sliced index then walks a few thousand rows
-            # instead of millions.
+            # still in, so a range over a bit-sliced index walks those rows, not all.
             running = within
             for operand in sorted(node.operands, key=self._cost):
                 running = self._eval(operand, want_true, running)
@@ -318,6 +318,8 @@ class TagIndex:
                     entry["base"] = column.bsi.base
                     entry["max_offset"] = column.bsi.max_offset
                     entry["slices"] = [blobs.put(bm) for bm in column.bsi.slices]
+                    entry["bins"] = [[b.low, b.high, *blobs.put(b.upto)]
+                                     for b in column.bsi.bins]
             tags.append(entry)
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "size": self._size,
                     "key_column": self._key_column, "keys_file": KEYS_FILE,
@@ -333,7 +335,8 @@ class TagIndex:
             raise FileNotFoundError(f"no tag index in {directory} (no {MANIFEST})")
         manifest = json.loads(path.read_text(encoding="utf-8"))
         if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path} is not a {FORMAT} version {FORMAT_VERSION} manifest")
+            raise ValueError(f"{path} is not a {FORMAT} version {FORMAT_VERSION} manifest: "
+                             "rebuild the index from its snapshot")
         size = int(manifest["size"])
         with pa.OSFile(str(directory / manifest["keys_file"]), "rb") as source:
             keys = _whole(pa.ipc.open_file(source).read_all().column(0))
@@ -353,8 +356,11 @@ class TagIndex:
                 values = {value: blob(span) for value, *span in entry["values"]}
                 columns[entry["name"]] = _ValueColumn(value_type, values, null, present)
             else:
+                bins = tuple(Bin(int(low), int(high), blob(span))
+                             for low, high, *span in entry["bins"])
                 bsi = BitSlicedIndex(int(entry["base"]), int(entry["max_offset"]),
-                                     tuple(blob(span) for span in entry["slices"]), present)
+                                     tuple(blob(span) for span in entry["slices"]), present,
+                                     bins)
                 columns[entry["name"]] = _NumericColumn(value_type, bsi, null,
                                                         int(entry["scale_digits"]))
         return cls(size, keys, columns, manifest["key_column"])
