@@ -17,6 +17,7 @@ from tests.conftest import FIRST_AS_OF, Ingested
 from tests.integration.helpers import read_snapshot, truth
 
 runner = CliRunner()
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")  # py4j sockets on Spark
 
 
 def invoke(*args: str) -> Result:

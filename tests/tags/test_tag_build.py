@@ -25,6 +25,8 @@ from tests.conftest import FIRST_AS_OF, SPARK_MARKS, Ingested
 from tests.integration.helpers import catalog, read_snapshot, read_table
 from tests.tags.reference import reference_tags
 
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")  # py4j sockets on Spark
+
 REFERENCE_TABLES = ("customers", "accounts", "products", "holdings", "transactions",
                     "loan_applications", "loans", "repayments", "service_tickets",
                     "marketing_touches", "consents", "risk_assessments", "social_mentions")

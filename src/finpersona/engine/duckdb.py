@@ -94,6 +94,7 @@ class DuckDBEngine(Engine):
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
         codec = self.settings.parquet_compression
+        self.con._register_in_memory_tables(expr)
         sql = str(self.con.compile(expr))
         raw = self.con.con
         relation = raw.sql(sql)
@@ -109,6 +110,7 @@ class DuckDBEngine(Engine):
 
     def to_arrow_batches(self, expr: ir.Table, rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         # Ibis's own batch reader calls a DuckDB method that is deprecated in 1.5.
+        self.con._register_in_memory_tables(expr)
         sql = str(self.con.compile(expr))
         yield from self.con.con.execute(sql).to_arrow_reader(rows)
 

@@ -108,6 +108,8 @@ class SparkEngine(Engine):
         return con.table(name)
 
     def materialize(self, expr: ir.Table, name: str) -> ir.Table:
+        # Raw SQL bypasses Ibis's registration of in-memory tables (memtables): do it here.
+        self.con._register_in_memory_tables(expr)
         frame = self.session.sql(str(self.con.compile(expr))).cache()
         frame.count()  # force it now, so later reads hit the cache
         frame.createOrReplaceTempView(name)

@@ -48,9 +48,10 @@ def _both(a: ir.BooleanValue | None, b: ir.BooleanValue | None) -> ir.BooleanVal
     return a & b
 
 
-def _aggregate(fact: FactDefinition, t: ir.Table) -> ir.Value:
-    """One conditional aggregate; rows where the filter is not true do not count."""
-    f = _condition(fact.filter, fact.source, t)
+def _aggregate(fact: FactDefinition, t: ir.Table,
+               in_window: ir.BooleanValue | None) -> ir.Value:
+    """One conditional aggregate; rows outside the tag's window or filter do not count."""
+    f = _both(in_window, _condition(fact.filter, fact.source, t))
     m = fact.measure
     if m in (Measure.COUNT, Measure.EXISTS):
         return t.count(where=f)
@@ -71,6 +72,16 @@ def _aggregate(fact: FactDefinition, t: ir.Table) -> ir.Value:
     if m not in plain:
         raise ValueError(f"measure {m} is not a plain aggregate")
     return plain[m]()
+
+
+def _window_condition(ctx: TagContext, view: ir.Table, fact: FactDefinition,
+                      widest: int | None) -> ir.BooleanValue | None:
+    """Rows of the tag's own window, or None when the view is already cut to it."""
+    days = fact.window_days
+    if days is None or days == widest:
+        return None
+    start = ctx.as_of_literal() - ibis.interval(days=days - 1)
+    return view[LOCAL_DATE] >= start
 
 
 def _ranked_pass(tag: TagDefinition, t: ir.Table) -> ir.Table:
@@ -160,31 +171,31 @@ def compile_snapshot(ctx: TagContext, catalogue: Catalogue) -> ir.Table:
     base = ctx.view("customers").select(KEY)
     wide = base
     facts = [t for t in catalogue.computed() if t.fact is not None]
-    by_group: dict[tuple[str, str], list[TagDefinition]] = defaultdict(list)
+    # One pass per source view: each tag's window becomes part of its aggregate's
+    # condition, and the view is cut once at the widest window any of its tags needs.
+    by_source: dict[str, list[TagDefinition]] = defaultdict(list)
     for tag in facts:
         assert tag.fact is not None
-        if tag.fact.measure is Measure.VALUE:
-            continue
-        by_group[(tag.fact.source, tag.fact.window)].append(tag)
-    raw: dict[str, ir.Value] = {}
-    for (source, _window), tags in by_group.items():
-        assert tags[0].fact is not None
-        view = ctx.in_window(ctx.view(source), tags[0].fact.window_days)
-        plain = {t.name: _aggregate(t.fact, view) for t in tags
-                 if t.fact is not None and t.fact.measure not in RANKED}
+        if tag.fact.measure is not Measure.VALUE:
+            by_source[tag.fact.source].append(tag)
+    for source, tags in by_source.items():
+        days = [t.fact.window_days for t in tags if t.fact is not None]
+        widest = None if None in days else max(d for d in days if d is not None)
+        view = ctx.in_window(ctx.view(source), widest)
+        plain = {t.name: _aggregate(t.fact, view, _window_condition(ctx, view, t.fact, widest))
+                 for t in tags if t.fact is not None and t.fact.measure not in RANKED}
         if plain:
             wide = _join(wide, view.group_by(KEY).aggregate(**plain))
         for t in tags:
             if t.fact is not None and t.fact.measure in RANKED:
-                wide = _join(wide, _ranked_pass(t, view))
+                wide = _join(wide, _ranked_pass(t, ctx.in_window(view, t.fact.window_days)))
     values = [t for t in facts if t.fact is not None and t.fact.measure is Measure.VALUE]
     if values:
         customers = ctx.view("customers")
         wide = _join(wide, customers.select(KEY, **{
             t.name: customers[t.fact.column] for t in values  # type: ignore[union-attr]
         }))
-    for tag in facts:
-        raw[tag.name] = _finish(tag, wide[tag.name], ctx)
+    raw = {tag.name: _finish(tag, wide[tag.name], ctx) for tag in facts}
     wide = wide.select(KEY, **raw)
     wide = _add_python_tags(wide, ctx, catalogue)
     wide = _add_model_tags(wide, catalogue)
