@@ -257,13 +257,16 @@ def demo(
     out.print(f"[green]1. generated[/] {customers:,} customers → {summary.source_dir}")
     out.print(f"[green]2. ingested[/] {read:,} rows: {acc:,} accepted, {quar:,} quarantined, "
               f"{dup:,} duplicates")
-    out.print(f"[green]3. built[/] daily_summary as of {built.as_of}: "
-              f"{built.tables.get('daily_summary', 0):,} rows")
+    out.print(f"[green]3. built[/] as of {built.as_of}: daily_summary "
+              f"{built.tables.get('daily_summary', 0):,} rows; tag_snapshot "
+              f"{built.tables.get('tag_snapshot', 0):,} customers with tags, history and index")
     out.print("\nResults:")
     out.print(f"  warehouse (Parquet + catalog.json): {ws.warehouse_dir}")
     out.print(f"  daily summary snapshot: {built.paths.get('daily_summary')}")
+    out.print(f"  tag snapshot: {built.paths.get('tag_snapshot')}")
     out.print(f"  run records: {ws.runs_dir}")
-    out.print("  next: finpersona status · finpersona quarantine list")
+    out.print("  next: finpersona tags list · finpersona customer show KEY · "
+              "finpersona audience count \"age BETWEEN 25 AND 35\" · finpersona status")
 
 
 def main() -> None:
