@@ -639,6 +639,13 @@ def benchmarks_doc(docs: Sequence[Result], pending: Sequence[int],
         "--markdown docs/benchmarks.md",
         "```",
         "",
+        "## Other benchmarks",
+        "",
+        "- Tag build against hand-written DuckDB SQL: [benchmarks-tags.md](benchmarks-tags.md) "
+        "(`bench/tag_build.py`).",
+        "- Audience counts, bitmap index against DuckDB scans at 1e6 / 1e7 customers: "
+        "[benchmarks-audiences.md](benchmarks-audiences.md) (`bench/audience_count.py`).",
+        "",
     ]
     return "\n".join(parts)
 
