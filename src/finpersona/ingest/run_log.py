@@ -27,4 +27,6 @@ def read_run_log(workspace: Workspace, *, limit: int = 10) -> list[dict[str, Any
                                               "tables": []})
         run["tables"].append({k: row[k] for k in ("table", "files", "read", "accepted",
                                                   "quarantined", "duplicates")})
-    return sorted(runs.values(), key=lambda r: r["run_id"], reverse=True)[:limit]
+    # Segments are appended run by run, so first appearance is chronological; run ids of
+    # two runs started in the same second differ only by a random suffix, so don't sort them.
+    return list(runs.values())[::-1][:limit]
