@@ -9,10 +9,11 @@ tables, can be compared across engines.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -90,3 +91,25 @@ def engine_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def ingested(engine_name: str, ingest_with: Callable[[str], Ingested]) -> Ingested:
     return ingest_with(engine_name)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """A small local[1] Spark session for unit tests that compare with a Python reference."""
+    pytest.importorskip("pyspark")
+    import os
+    import sys
+
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    already_running = SparkSession.getActiveSession() is not None
+    session = (SparkSession.builder.master("local[1]").appName("finpersona-unit-test")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "1")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    if not already_running:
+        session.stop()

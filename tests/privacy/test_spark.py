@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,22 +22,6 @@ from .test_idcard import sample_ids
 KEY = bytes(range(32))
 
 
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
-
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    already_running = SparkSession.getActiveSession() is not None
-    session = (SparkSession.builder.master("local[1]").appName("finpersona-privacy-test")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "1")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    if not already_running:
-        session.stop()
 
 
 @pytest.mark.spark

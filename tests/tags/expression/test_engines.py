@@ -8,8 +8,6 @@ inside a category value (``%`` and ``_`` must match it on both engines).
 from __future__ import annotations
 
 import math
-import os
-import sys
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -150,22 +148,6 @@ def test_backslash_in_like_is_refused_by_every_compiler() -> None:
         compile_expression("cat LIKE 'a\\%'", SIGNATURES)
 
 
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
-
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    already_running = SparkSession.getActiveSession() is not None
-    session = (SparkSession.builder.master("local[1]").appName("finpersona-expression-test")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "1")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    if not already_running:
-        session.stop()
 
 
 @pytest.mark.spark
