@@ -10,6 +10,7 @@ import typer
 from rich.table import Table as RichTable
 
 from finpersona import __version__
+from finpersona.cli_analyze import analyze_app
 from finpersona.cli_audience import app as audience_app
 from finpersona.cli_common import (
     EngineOpt,
@@ -31,6 +32,7 @@ app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(tags_app, name="tags")
 app.add_typer(customer_app, name="customer")
 app.add_typer(audience_app, name="audience")
+app.add_typer(analyze_app, name="analyze")
 
 
 @app.command()

@@ -34,6 +34,7 @@ class UserError(Exception):
 
 
 def known_errors() -> tuple[type[BaseException], ...]:
+    from finpersona.analytics.base import AnalysisError
     from finpersona.build import BuildError
     from finpersona.engine import EngineError
     from finpersona.ingest.clean import TimeZoneError
@@ -46,7 +47,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
 
     return (UserError, ConfigError, EngineError, WarehouseError, SourceError, BuildError,
             ReconciliationError, TimeZoneError, CatalogueError, ExpressionError, PortraitError,
-            CustomerNotFoundError)
+            CustomerNotFoundError, AnalysisError)
 
 
 def run_cli(fn: Callable[[], T]) -> T:

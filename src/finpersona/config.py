@@ -47,6 +47,8 @@ class Settings(BaseModel):
     k_anonymity: int = Field(default=10, ge=1)
     # Marketing exports leave out customers contacted this often in the last 30 days.
     contact_cap_30d: int = Field(default=4, ge=1)
+    # Behaviour analysis: an inactivity gap longer than this starts a new session.
+    session_gap_minutes: int = Field(default=30, ge=1)
     # Users allowed to export masked display forms with an audience (comma-separated).
     reidentify_users: str = ""
     # The application database (audiences, export log); default: SQLite in the workspace.

@@ -95,7 +95,9 @@ class Engine(ABC):
         """Write the expression's rows as Parquet files into a new folder."""
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
-        return expr.to_pyarrow()
+        # On this engine's connection: an expression over in-memory tables only (tests,
+        # small lookups) would otherwise run on Ibis's default backend.
+        return self.con.to_pyarrow(expr)
 
     def to_arrow_batches(self, expr: ir.Table, rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         reader = expr.to_pyarrow_batches(chunk_size=rows)
