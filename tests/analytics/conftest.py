@@ -49,3 +49,8 @@ TXN_SCHEMA = pa.schema([("customer_key", pa.string()), ("txn_time", pa.timestamp
                         ("amount", pa.decimal128(18, 4)), ("direction", pa.string()),
                         ("txn_type", pa.string()), ("channel", pa.string()),
                         ("mcc", pa.string()), ("city", pa.string()), ("status", pa.string())])
+
+
+def examples_for(engine: Engine, duckdb: int = 60, spark: int = 6) -> int:
+    """Hypothesis examples per engine: Spark answers each query in about a second."""
+    return spark if engine.name == "spark" else duckdb
