@@ -1,0 +1,3 @@
+"""``finpersona analyze credit``."""
+
+from __future__ import annotations

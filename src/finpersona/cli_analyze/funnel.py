@@ -1,0 +1,3 @@
+"""``finpersona analyze funnel``."""
+
+from __future__ import annotations

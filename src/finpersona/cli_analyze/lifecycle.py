@@ -1,0 +1,3 @@
+"""``finpersona analyze lifecycle``."""
+
+from __future__ import annotations

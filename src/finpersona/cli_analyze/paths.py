@@ -1,0 +1,3 @@
+"""``finpersona analyze paths``."""
+
+from __future__ import annotations

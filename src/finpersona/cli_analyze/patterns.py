@@ -1,0 +1,3 @@
+"""``finpersona analyze patterns``."""
+
+from __future__ import annotations

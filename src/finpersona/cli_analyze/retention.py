@@ -1,0 +1,3 @@
+"""``finpersona analyze retention``."""
+
+from __future__ import annotations

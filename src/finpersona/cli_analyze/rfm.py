@@ -1,0 +1,3 @@
+"""``finpersona analyze rfm``."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""``finpersona analyze rules``."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""``finpersona analyze sessions``."""
+
+from __future__ import annotations

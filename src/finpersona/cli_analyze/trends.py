@@ -1,0 +1,3 @@
+"""``finpersona analyze trends``."""
+
+from __future__ import annotations
