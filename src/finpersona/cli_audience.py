@@ -129,7 +129,8 @@ def list_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     for col in ("name", "expression", "size", "as of", "description"):
         table.add_column(col, justify="right" if col == "size" else "left", overflow="fold")
     for a in result:
-        table.add_row(escape(a.name), escape(a.expression),
+        shown = f"[list] {a.expression}" if a.is_list else a.expression
+        table.add_row(escape(a.name), escape(shown),
                       "" if a.size is None else f"{a.size:,}", str(a.size_as_of or ""),
                       escape(a.description))
     out.print(table)
@@ -147,6 +148,8 @@ def show(name: Annotated[str, typer.Argument(help="Audience name.")],
         emit_json(result)
         return
     out.print(f"[bold]{escape(result.name)}[/]: {escape(result.expression)}")
+    if result.is_list:
+        out.print(f"a fixed list of customers, kept in {escape(str(result.members))}")
     if result.description:
         out.print(escape(result.description))
     out.print(f"created {result.created_at:%Y-%m-%d %H:%M} UTC by {escape(result.created_by)}, "

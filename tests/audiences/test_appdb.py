@@ -66,11 +66,12 @@ def test_an_old_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
                                              description="", created_at=NOW,
                                              created_by="alice", updated_at=NOW))
     with AppDatabase.open(url(path)) as db, db.begin() as con:
-        assert versions(con) == [1, 2]
+        assert versions(con) == [1, 2, 3]
         assert con.execute(select(audiences.c.expression)).scalar() == "age < 30"
+        assert con.execute(select(audiences.c.members)).scalar() is None  # v3 column
         con.execute(insert(export_log).values(**log_row()))
     with AppDatabase.open(url(path)) as again, again.begin() as con:
-        assert versions(con) == [1, 2]  # each migration once
+        assert versions(con) == [1, 2, 3]  # each migration once
 
 
 def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path,
@@ -85,7 +86,8 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path,
     monkeypatch.setattr(migrations_module, "MIGRATIONS",
                         (*MIGRATIONS, Migration(LATEST_VERSION + 1, "broken", broken)))
     monkeypatch.setattr(migrations_module, "LATEST_VERSION", LATEST_VERSION + 1)
-    with pytest.raises(AppDatabaseError, match=r"migration 3 .*broken.* failed"):
+    broken_version = LATEST_VERSION + 1
+    with pytest.raises(AppDatabaseError, match=rf"migration {broken_version} .*broken.* failed"):
         AppDatabase.open(url(path))
     monkeypatch.undo()
     with AppDatabase.open(url(path)) as db, db.begin() as con:

@@ -114,9 +114,16 @@ def _v2_export_log(con: Connection) -> None:
         con.execute(text(statement))
 
 
+def _v3_member_lists(con: Connection) -> None:
+    # Fixed-list audiences (e.g. the customers who dropped out of a funnel step) keep
+    # their members as Parquet in the workspace; this column says where.
+    con.execute(text("ALTER TABLE audiences ADD COLUMN members TEXT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "saved audiences and their size history", _v1_audiences),
     Migration(2, "append-only export log", _v2_export_log),
+    Migration(3, "fixed-list audiences", _v3_member_lists),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -42,6 +42,9 @@ audiences = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Fixed-list audiences only: the member list's folder, relative to the workspace.
+    # Their ``expression`` then describes where the list came from.
+    Column("members", Text, nullable=True),
 )
 
 audience_sizes = Table(

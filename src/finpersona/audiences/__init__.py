@@ -31,6 +31,7 @@ from finpersona.audiences.saved import (
     list_audiences,
     refresh_audiences,
     save_audience,
+    save_member_audience,
     show_audience,
 )
 from finpersona.audiences.selection import CountResult, Selector, count, open_selector
@@ -65,5 +66,6 @@ __all__ = [
     "profile",
     "refresh_audiences",
     "save_audience",
+    "save_member_audience",
     "show_audience",
 ]

@@ -97,10 +97,10 @@ def export(workspace: Workspace, name: str, purpose: str, channel: str | None = 
     with open_app_database(workspace) as db:
         audience = load_audience(db, name)
         with open_selector(workspace, as_of, signatures=signatures) as selector:
-            node = selector.compile(audience.expression)
+            definition = selector.define(audience.expression, audience.members)
             engine = selector.engine
-            reasoned = _with_reasons(selector, selector.selected(node).select(KEY), purpose,
-                                     channel)
+            reasoned = _with_reasons(selector, selector.selected_of(definition).select(KEY),
+                                     purpose, channel)
             # Computed once: both the tally and the file read it.
             staged = f"_fp_export_{uuid.uuid4().hex[:12]}"
             flagged = engine.materialize(reasoned, staged)
@@ -113,7 +113,9 @@ def export(workspace: Workspace, name: str, purpose: str, channel: str | None = 
                 if reidentify:
                     rows = _with_display_forms(selector, rows)
                 result = ExportResult(
-                    log_id=0, audience=name, expression=to_text(node), purpose=purpose,
+                    log_id=0, audience=name, purpose=purpose,
+                    expression=(audience.expression if definition.node is None
+                                else to_text(definition.node)),
                     channel=channel, format=format, as_of=selector.as_of, path=str(out),
                     actor=actor, at=utcnow(), selected=exported + sum(excluded.values()),
                     exported=exported, excluded=excluded, reidentified=reidentify)

@@ -55,15 +55,17 @@ def overlap(workspace: Workspace, names: Sequence[str], *, as_of: date | str | N
     if len(set(names)) != len(names):
         raise AudienceError("overlap needs different audiences")
     with open_app_database(workspace) as db:
-        expressions = [load_audience(db, n).expression for n in names]
+        saved = [load_audience(db, n) for n in names]
     k = k_anonymity(workspace.settings)
     with open_selector(workspace, as_of, signatures=signatures) as selector:
-        nodes = [selector.compile(e) for e in expressions]
+        definitions = [selector.define(a.expression, a.members) for a in saved]
+        nodes = [d.node for d in definitions]
         counts: dict[tuple[int, ...], int] = {}
         index = selector.index
-        if index is not None:
+        if index is not None and all(n is not None for n in nodes):
             method: Method = "index"
-            maps: list[BitMap] = [selector.on_index(index.select, n) for n in nodes]
+            maps: list[BitMap] = [selector.on_index(index.select, n) for n in nodes
+                                  if n is not None]
             sizes = [len(m) for m in maps]
             for region in _regions(names):
                 inside = maps[region[0]].intersection(*[maps[i] for i in region[1:]])
@@ -72,7 +74,7 @@ def overlap(workspace: Workspace, names: Sequence[str], *, as_of: date | str | N
         else:
             method = "scan"
             t = selector.table
-            flags = {f"_s{i}": selector.flag(n) for i, n in enumerate(nodes)}
+            flags = {f"_s{i}": selector.flag_of(d) for i, d in enumerate(definitions)}
             flagged = t.select(**flags)
             either = flagged[next(iter(flags))]
             for name in list(flags)[1:]:

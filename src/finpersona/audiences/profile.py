@@ -42,7 +42,6 @@ from finpersona.audiences.saved import load_audience
 from finpersona.audiences.selection import Selector, open_selector
 from finpersona.config import Workspace
 from finpersona.tags.expression import to_text
-from finpersona.tags.expression.ast import tags_used
 from finpersona.tags.types import TagSignature, ValueType
 
 MEASURE = "share gap: max |audience share - base share| over a tag's shown cells"
@@ -104,21 +103,22 @@ def profile(workspace: Workspace, name: str | None = None, *, expression: str | 
         raise AudienceError("profile needs either an audience name or an expression")
     if top < 1 or not 2 <= bands <= 20:
         raise AudienceError("top must be at least 1 and bands between 2 and 20")
-    text = expression
+    text, members = expression, None
     if name is not None:
         with open_app_database(workspace) as db:
-            text = load_audience(db, name).expression
+            saved = load_audience(db, name)
+        text, members = saved.expression, saved.members
     assert text is not None
     k = k_anonymity(workspace.settings)
     with open_selector(workspace, as_of, signatures=signatures) as selector:
-        node = selector.compile(text)
-        skip = set() if include_defining else tags_used(node)
+        definition = selector.define(text, members)
+        skip = set() if include_defining else definition.tags_used()
         columns = [c for c in selector.tag_columns() if c not in skip]
         sigs = selector.signatures
         numeric = [c for c in columns if sigs[c].type.is_numeric]
         categorical = [c for c in columns
                        if sigs[c].type in (ValueType.BOOL, ValueType.CATEGORY)]
-        flag = selector.flag(node)
+        flag = selector.flag_of(definition)
         stats = _numeric_stats(selector, flag, numeric, bands)
         base_n, aud_n = int(stats["_base_n"]), int(stats["_aud_n"] or 0)
         cuts = {c: _cuts(stats[f"_q_{c}"], sigs[c].type) for c in numeric}
@@ -137,7 +137,8 @@ def profile(workspace: Workspace, name: str | None = None, *, expression: str | 
                      _mean(stats[f"_bm_{c}"], stats[f"_bn_{c}"], k))
             profiles.append(_tag_profile(c, sigs[c].type, cells, aud_n, base_n, k, means))
         profiles.sort(key=lambda p: (p.score is None, -(p.score or 0.0), p.tag))
-        return Profile(audience=name, expression=to_text(node), as_of=selector.as_of,
+        shown = text if definition.node is None else to_text(definition.node)
+        return Profile(audience=name, expression=shown, as_of=selector.as_of,
                        audience_size=aud_n, base_size=base_n, k=k, measure=MEASURE,
                        tags=profiles[:top])
 

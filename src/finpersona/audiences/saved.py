@@ -14,6 +14,8 @@ import getpass
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
@@ -24,8 +26,12 @@ from finpersona.audiences.errors import AudienceError
 from finpersona.audiences.policy import check_name
 from finpersona.audiences.selection import Method, compile_text, open_selector
 from finpersona.config import Workspace
+from finpersona.engine import Engine
 from finpersona.tags.expression import to_text
 from finpersona.tags.types import TagSignature
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,11 @@ class Audience:
     size: int | None = None  # on the latest recorded as-of date
     size_as_of: date | None = None
     sizes: list[SizeRecord] = field(default_factory=list)  # filled by show_audience only
+    members: str | None = None  # fixed-list audiences: the member list (workspace-relative)
+
+    @property
+    def is_list(self) -> bool:
+        return self.members is not None
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,10 @@ class RefreshResult:
 
 
 _COLUMNS = (audiences.c.name, audiences.c.expression, audiences.c.description,
-            audiences.c.created_at, audiences.c.created_by, audiences.c.updated_at)
+            audiences.c.created_at, audiences.c.created_by, audiences.c.updated_at,
+            audiences.c.members)
+_AudienceRow = Row[tuple[str, str, str, datetime, str, datetime, str | None]]
+LISTS_DIR = "audience_lists"  # member lists of fixed-list audiences, in the workspace
 
 
 def default_actor() -> str:
@@ -69,13 +83,14 @@ def default_actor() -> str:
         return "unknown"
 
 
-def _audience(row: Row[tuple[str, str, str, datetime, str, datetime]],
+def _audience(row: _AudienceRow,
               latest: SizeRecord | None, sizes: list[SizeRecord] | None = None) -> Audience:
     return Audience(name=row.name, expression=row.expression, description=row.description,
                     created_at=as_utc(row.created_at), created_by=row.created_by,
                     updated_at=as_utc(row.updated_at),
                     size=latest.count if latest else None,
-                    size_as_of=latest.as_of if latest else None, sizes=sizes or [])
+                    size_as_of=latest.as_of if latest else None, sizes=sizes or [],
+                    members=row.members)
 
 
 def _sizes(con: Connection, name: str) -> list[SizeRecord]:
@@ -86,7 +101,7 @@ def _sizes(con: Connection, name: str) -> list[SizeRecord]:
     return [SizeRecord(r.as_of, int(r.size), as_utc(r.computed_at)) for r in rows]
 
 
-def _row(con: Connection, name: str) -> Row[tuple[str, str, str, datetime, str, datetime]]:
+def _row(con: Connection, name: str) -> _AudienceRow:
     row = con.execute(select(*_COLUMNS).where(audiences.c.name == name)).first()
     if row is None:
         known = con.execute(select(audiences.c.name).order_by(audiences.c.name)).scalars()
@@ -127,10 +142,48 @@ def save_audience(workspace: Workspace, name: str, expression: str,
         else:
             if existing != canonical:
                 con.execute(delete(audience_sizes).where(audience_sizes.c.audience == name))
-            changes = {"expression": canonical, "updated_at": now}
+            changes: dict[str, object] = {"expression": canonical, "updated_at": now,
+                                          "members": None}
             if description is not None:
                 changes["description"] = description
             con.execute(update(audiences).where(audiences.c.name == name).values(**changes))
+        sizes = _sizes(con, name)
+        return _audience(_row(con, name), sizes[-1] if sizes else None)
+
+
+def save_member_audience(workspace: Workspace, name: str, members: ir.Table, engine: Engine,
+                         source: str, description: str | None = None, *,
+                         actor: str | None = None, replace: bool = False) -> Audience:
+    """Save a fixed list of customers (a table with ``customer_key``) as an audience.
+
+    ``source`` says where the list came from (an analysis and its parameters); it is
+    shown and logged where an expression audience shows its expression. The list is
+    written to the workspace first, so a failure leaves no audience without members.
+    """
+    check_name(name)
+    if "customer_key" not in members.columns:
+        raise AudienceError("a member list needs a customer_key column")
+    now = utcnow()
+    relative = Path(LISTS_DIR) / f"{name}-{now.strftime('%Y%m%dT%H%M%S%f')}"
+    folder = workspace.root / relative
+    keys = members.filter(members.customer_key.notnull()).select("customer_key").distinct()
+    with open_app_database(workspace) as db, db.begin() as con:
+        existing = con.execute(select(audiences.c.name)
+                               .where(audiences.c.name == name)).scalar()
+        if existing is not None and not replace:
+            raise AudienceError(f"audience {name!r} exists; pass --replace to redefine it")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        engine.write_parquet(keys, folder)
+        values = {"expression": source, "members": str(relative), "updated_at": now}
+        if existing is None:
+            con.execute(insert(audiences).values(
+                name=name, description=description or "", created_at=now,
+                created_by=actor or default_actor(), **values))
+        else:
+            con.execute(delete(audience_sizes).where(audience_sizes.c.audience == name))
+            if description is not None:
+                values["description"] = description
+            con.execute(update(audiences).where(audiences.c.name == name).values(**values))
         sizes = _sizes(con, name)
         return _audience(_row(con, name), sizes[-1] if sizes else None)
 
@@ -185,7 +238,7 @@ def refresh_audiences(workspace: Workspace, names: Sequence[str] | None = None, 
         with open_selector(workspace, signatures=signatures) as selector:
             for row in chosen:
                 try:
-                    n, method = selector.count(selector.compile(row.expression))
+                    n, method = selector.count_of(selector.define(row.expression, row.members))
                 except AudienceError as exc:
                     results.append(RefreshResult(row.name, selector.as_of, None, None, str(exc)))
                     continue

@@ -41,6 +41,22 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Definition:
+    """What an audience selects: an expression over tags, or a fixed list of customers.
+
+    A fixed list (``members``: a Parquet folder of ``customer_key``) is what an
+    analysis saves, e.g. the customers who dropped out after a funnel step; it
+    selects those of its members who are in the snapshot.
+    """
+
+    node: Node | None = None
+    members: Path | None = None
+
+    def tags_used(self) -> set[str]:
+        return set() if self.node is None else set(tags_used(self.node))
+
+
+@dataclass(frozen=True)
 class CountResult:
     count: int
     elapsed_ms: float
@@ -89,6 +105,7 @@ class Selector:
         self._table: ir.Table | None = None
         self._index: TagIndex | None = None
         self._index_loaded = False
+        self._lists: dict[Path, str] = {}  # member-list folder -> membership column
 
     # -- resources, opened on first use ---------------------------------------------------
     @property
@@ -99,11 +116,49 @@ class Selector:
 
     @property
     def table(self) -> ir.Table:
-        """The tag snapshot as an engine table."""
+        """The tag snapshot as an engine table (with a flag column per member list used)."""
         if self._table is None:
             self._table = self.warehouse.read_snapshot(self.engine, TAG_SNAPSHOT,
                                                        self.as_of.isoformat())
         return self._table
+
+    def define(self, expression: str, members: str | None = None) -> Definition:
+        """A saved audience's definition; member lists are joined to the snapshot now.
+
+        Define every audience a query needs before taking flags: joining a list
+        changes :attr:`table`, and flags are bound to the table they were made on.
+        """
+        if members is None:
+            return Definition(node=self.compile(expression))
+        folder = self.workspace.root / members
+        if not folder.is_dir():
+            raise AudienceError(f"the member list of this audience is missing ({folder})")
+        if folder not in self._lists:
+            column = f"_fp_list_{len(self._lists)}"
+            listed = self.engine.read_parquet([folder])
+            listed = listed.select(_fp_member=listed[KEY]).distinct()
+            base = self.table
+            joined = base.left_join(listed, base[KEY] == listed._fp_member)
+            self._table = joined.mutate(**{column: joined._fp_member.notnull()}).drop(
+                "_fp_member")
+            self._lists[folder] = column
+        return Definition(members=folder)
+
+    def flag_of(self, definition: Definition) -> ir.BooleanValue:
+        if definition.node is not None:
+            return self.flag(definition.node)
+        assert definition.members is not None
+        return self.table[self._lists[definition.members]]
+
+    def selected_of(self, definition: Definition) -> ir.Table:
+        if definition.node is not None:
+            return self.selected(definition.node)
+        return self.table.filter(self.flag_of(definition))
+
+    def count_of(self, definition: Definition) -> tuple[int, Method]:
+        if definition.node is not None:
+            return self.count(definition.node)
+        return int(self.engine.scalar(self.selected_of(definition).count())), "scan"
 
     @property
     def index(self) -> TagIndex | None:
@@ -134,7 +189,8 @@ class Selector:
     def tag_columns(self) -> list[str]:
         """Tags present both in the snapshot and in the catalogue, in snapshot order."""
         return [c for c in self.table.columns
-                if c not in NON_TAG_COLUMNS and c in self.signatures]
+                if c not in NON_TAG_COLUMNS and c in self.signatures
+                and not c.startswith("_fp_list_")]
 
     def predicate(self, node: Node, table: ir.Table | None = None) -> ir.BooleanValue:
         """The expression as an engine condition; null (unknown) where SQL says so."""
