@@ -1,0 +1,476 @@
+"""Operation paths: what people do in a session, step by step.
+
+Definitions (docs/analytics.md, "Operation paths"):
+
+* Sessions are those of :mod:`finpersona.analytics.sessions` (actor, inactivity gap,
+  whole sessions by the local date of their first event).
+* A session's **path** is its sequence of pages (or event names) in event order,
+  with events without one left out and consecutive repeats collapsed
+  (A, A, B, A → A, B, A). **Steps** are the positions in that sequence.
+* **Top paths**: the first ``steps`` steps of every session, counted in sessions.
+* **From a page** (``direction=next``): each session that reaches the page is taken
+  from its *first* visit of it; the path is that visit and up to ``steps - 1`` steps
+  after it, and the next steps are the step right after it (``(end)`` when the
+  session ends there). **To a page** (``direction=previous``): the same first visit,
+  with up to ``steps - 1`` steps before it (``(start)`` when the session began there).
+* **Between two pages**: a session goes from A to B when B follows a visit of A within
+  ``steps - 1`` steps; it is counted once, from the earliest such visit of A to the
+  first B after it. Its share is over the sessions that visit A.
+* **Sankey**: nodes are (step offset from the anchor, name) with the sessions there,
+  links join consecutive steps; per step the ``sankey_nodes`` largest names stay and
+  the rest is merged into ``(other)``.
+* Ties in every ranking are broken by the names, nearest step first, a missing step
+  (a shorter path) before any name.
+
+Paths are built with ``lead``/``lag`` a bounded number of times over the collapsed
+steps (no array functions), so every engine gives the same answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from finpersona.analytics.base import AnalysisError, collect, jsonable
+from finpersona.analytics.data import AnalyticsData
+from finpersona.analytics.sessions import (
+    DEFAULT_GAP,
+    SESSION_KEYS,
+    event_order,
+    gap_seconds,
+    sessionize,
+    within_dates,
+)
+from finpersona.engine import Engine
+
+DEFAULT_STEPS = 5
+MAX_STEPS = 10
+DEFAULT_TOP = 10
+DEFAULT_SANKEY_NODES = 8
+END, START, OTHER = "(end)", "(start)", "(other)"
+PATH_SEPARATOR = " → "
+
+
+class PathElement(StrEnum):
+    PAGE = "page"
+    EVENT = "event"
+
+    @classmethod
+    def parse(cls, value: str | PathElement) -> PathElement:
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise AnalysisError(f"unknown path element {value!r}: use page or event") from None
+
+
+class Direction(StrEnum):
+    NEXT = "next"
+    PREVIOUS = "previous"
+    BETWEEN = "between"
+
+    @classmethod
+    def parse(cls, value: str | Direction) -> Direction:
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise AnalysisError(f"unknown direction {value!r}: use next or previous") from None
+
+
+@dataclass(frozen=True)
+class PathQuery:
+    """What to count: the anchor(s), the direction and the step limit."""
+
+    steps: int = DEFAULT_STEPS
+    start: str | None = None  # --from
+    end: str | None = None  # --to
+    direction: Direction = Direction.NEXT
+
+    @classmethod
+    def of(cls, steps: int, start: str | None, end: str | None,
+           direction: str | Direction | None) -> PathQuery:
+        """Check the combination: ``--to`` alone looks back, both pages look between."""
+        if not 1 <= steps <= MAX_STEPS:
+            raise AnalysisError(f"--steps must be between 1 and {MAX_STEPS}, got {steps}")
+        wanted = None if direction is None else Direction.parse(direction)
+        if wanted is Direction.BETWEEN:
+            raise AnalysisError("give --from and --to for paths between two pages")
+        if start is not None and end is not None:
+            if wanted is not None:
+                raise AnalysisError("--direction does not apply to paths between --from "
+                                    "and --to")
+            chosen = Direction.BETWEEN
+        elif end is not None:
+            if wanted is Direction.NEXT:
+                raise AnalysisError("--to looks back from a page: use --from PAGE for the "
+                                    "steps after it")
+            chosen, start, end = Direction.PREVIOUS, end, None
+        else:
+            chosen = wanted or Direction.NEXT
+            if start is None and chosen is Direction.PREVIOUS:
+                raise AnalysisError("--direction previous needs a page: --from PAGE or "
+                                    "--to PAGE")
+        if start is not None and steps < 2:
+            raise AnalysisError("paths from or to a page need --steps of at least 2")
+        return cls(steps, start, end, chosen)
+
+    @property
+    def anchor_index(self) -> int:
+        """Which path column holds the anchor (the page the steps count from)."""
+        return self.steps - 1 if self.direction is Direction.PREVIOUS else 0
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"step_{i}" for i in range(1, self.steps + 1)]
+
+    @property
+    def nearest_first(self) -> list[str]:
+        """The path columns from the anchor outwards: the order ties are broken in."""
+        cols = self.columns
+        return cols[::-1] if self.direction is Direction.PREVIOUS else cols
+
+
+# -- building blocks (lazy Ibis) ----------------------------------------------------------
+
+def path_steps(sessionized: ir.Table, element: PathElement | str = PathElement.PAGE
+               ) -> ir.Table:
+    """One row per collapsed step: the session, ``step`` (1, 2, ...) and ``name``."""
+    column = "page" if PathElement.parse(element) is PathElement.PAGE else "event_name"
+    t = sessionized.mutate(_name=sessionized[column])
+    t = t.filter(t._name.notnull())
+    w = ibis.window(group_by=list(SESSION_KEYS), order_by=event_order(t))
+    t = t.mutate(_previous=t._name.lag().over(w))
+    t = t.filter(t._previous.isnull() | (t._previous != t._name))
+    w = ibis.window(group_by=list(SESSION_KEYS), order_by=event_order(t))
+    return t.select(*SESSION_KEYS, name=t._name, step=ibis.row_number().over(w) + 1)
+
+
+def _shifted(steps: ir.Table, count: int, *, back: bool) -> dict[str, ir.Value]:
+    """``_lead_1`` ... (or ``_lag_1`` ...): the names 1..count steps away in the session."""
+    w = ibis.window(group_by=list(SESSION_KEYS), order_by=steps.step)
+    if back:
+        return {f"_lag_{j}": steps.name.lag(j).over(w) for j in range(1, count + 1)}
+    return {f"_lead_{j}": steps.name.lead(j).over(w) for j in range(1, count + 1)}
+
+
+def session_paths(steps: ir.Table, query: PathQuery) -> ir.Table:
+    """One row per session in scope: ``step_1`` ... ``step_k`` in reading order.
+
+    Shorter paths leave the far columns null (the first ones, looking back).
+    """
+    k = query.steps
+    if query.direction is Direction.BETWEEN:
+        return _between_paths(steps, query)
+    back = query.direction is Direction.PREVIOUS
+    t = steps.mutate(**_shifted(steps, k - 1, back=back))
+    if query.start is None:
+        t = t.filter(t.step == 1)
+    else:
+        null_step: ir.IntegerValue = ibis.null("int64")
+        first_visit = ibis.ifelse(t.name == query.start, t.step, null_step).min().over(
+            ibis.window(group_by=list(SESSION_KEYS)))
+        t = t.mutate(_anchor=first_visit)
+        t = t.filter(t.step == t._anchor)
+    if back:
+        values = [t[f"_lag_{j}"] for j in range(k - 1, 0, -1)] + [t.name]
+    else:
+        values = [t.name] + [t[f"_lead_{j}"] for j in range(1, k)]
+    return t.select(*SESSION_KEYS, **dict(zip(query.columns, values, strict=True)))
+
+
+def _between_paths(steps: ir.Table, query: PathQuery) -> ir.Table:
+    k = query.steps
+    t = steps.mutate(**_shifted(steps, k - 1, back=False))
+    t = t.filter(t.name == query.start)
+    null_step: ir.IntegerValue = ibis.null("int64")
+    reach = ibis.cases(*[(t[f"_lead_{j}"] == query.end, j) for j in range(1, k)],
+                       else_=null_step)
+    t = t.mutate(_reach=reach)
+    t = t.filter(t._reach.notnull())
+    t = t.mutate(_first=t.step.min().over(ibis.window(group_by=list(SESSION_KEYS))))
+    t = t.filter(t.step == t._first)
+    null_text: ir.StringValue = ibis.null("string")
+    values = [t.name] + [ibis.ifelse(t._reach >= j, t[f"_lead_{j}"], null_text)
+                         for j in range(1, k)]
+    return t.select(*SESSION_KEYS, **dict(zip(query.columns, values, strict=True)))
+
+
+def path_counts(paths: ir.Table, query: PathQuery) -> ir.Table:
+    """Sessions per distinct path."""
+    return paths.group_by(query.columns).aggregate(sessions=paths.count())
+
+
+def top_paths(counts: ir.Table, query: PathQuery, top: int) -> ir.Table:
+    order = [counts.sessions.desc()] + [ibis.asc(counts[c], nulls_first=True)
+                                        for c in query.nearest_first]
+    return counts.order_by(order).limit(top)
+
+
+def neighbour_steps(counts: ir.Table, query: PathQuery) -> ir.Table:
+    """Sessions per step right after (or before) the anchor, ``(end)``/``(start)`` if none."""
+    offset = -1 if query.direction is Direction.PREVIOUS else 1
+    column = query.columns[query.anchor_index + offset]
+    missing = START if query.direction is Direction.PREVIOUS else END
+    named = counts.mutate(name=counts[column].fill_null(missing))
+    return named.group_by("name").aggregate(sessions=named.sessions.sum())
+
+
+def sankey_tables(counts: ir.Table, query: PathQuery,
+                  per_step: int) -> tuple[ir.Table, ir.Table]:
+    """Nodes (step, name, sessions) and links (step, source, target, sessions).
+
+    ``step`` is the offset from the anchor (0); a link's target is at ``step + 1``.
+    """
+    cols = query.columns
+
+    def offset(index: int) -> ir.IntegerValue:
+        return ibis.literal(index - query.anchor_index).cast("int64")
+
+    parts = []
+    for i, c in enumerate(cols):
+        present = counts.filter(counts[c].notnull())
+        parts.append(present.group_by(name=present[c]).aggregate(
+            sessions=present.sessions.sum()).mutate(step=offset(i)))
+    nodes = ibis.union(*parts) if len(parts) > 1 else parts[0]
+    w = ibis.window(group_by="step", order_by=[nodes.sessions.desc(), nodes.name.asc()])
+    ranked = nodes.mutate(_rank=ibis.row_number().over(w))
+    labels = ranked.select("step", "name", "sessions", label=ibis.ifelse(
+        ranked._rank < per_step, ranked.name, ibis.literal(OTHER)))
+    merged_nodes = labels.group_by(["step", "label"]).aggregate(
+        sessions=labels.sessions.sum()).rename(name="label")
+    link_parts = []
+    for i in range(len(cols) - 1):
+        source, target = counts[cols[i]], counts[cols[i + 1]]
+        pair = counts.filter(source.notnull() & target.notnull())
+        link_parts.append(pair.group_by(source=pair[cols[i]], target=pair[cols[i + 1]])
+                          .aggregate(sessions=pair.sessions.sum()).mutate(step=offset(i)))
+    if not link_parts:
+        empty = merged_nodes.filter(ibis.literal(False))
+        return merged_nodes, empty.select(step=empty.step, source=empty.name,
+                                          target=empty.name, sessions=empty.sessions)
+    links = ibis.union(*link_parts) if len(link_parts) > 1 else link_parts[0]
+    src = labels.select(_s_step="step", _s_name="name", _s_label="label")
+    dst = labels.select(_t_step="step", _t_name="name", _t_label="label")
+    joined = links.join(src, (links.step == src._s_step) & (links.source == src._s_name))
+    joined = joined.join(dst, (joined.step + 1 == dst._t_step)
+                         & (joined.target == dst._t_name))
+    merged_links = joined.group_by(step=joined.step, source=joined._s_label,
+                                   target=joined._t_label).aggregate(
+        sessions=joined.sessions.sum())
+    return merged_nodes, merged_links
+
+
+# -- results ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PathCount:
+    steps: tuple[str, ...]
+    sessions: int
+    share: float | None  # of the sessions in scope
+
+    @property
+    def path(self) -> str:
+        return PATH_SEPARATOR.join(self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "steps": list(self.steps), "sessions": self.sessions,
+                "share": self.share}
+
+
+@dataclass(frozen=True)
+class StepCount:
+    name: str
+    sessions: int
+    share: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "sessions": self.sessions, "share": self.share}
+
+
+@dataclass(frozen=True)
+class SankeyNode:
+    step: int  # offset from the anchor
+    name: str
+    sessions: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "name": self.name, "sessions": self.sessions}
+
+
+@dataclass(frozen=True)
+class SankeyLink:
+    step: int  # of the source; the target is at step + 1
+    source: str
+    target: str
+    sessions: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source_step": self.step, "source": self.source,
+                "target_step": self.step + 1, "target": self.target,
+                "sessions": self.sessions}
+
+
+@dataclass(frozen=True)
+class Sankey:
+    nodes: tuple[SankeyNode, ...]
+    links: tuple[SankeyLink, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodes": [n.to_dict() for n in self.nodes],
+                "links": [link.to_dict() for link in self.links]}
+
+
+@dataclass(frozen=True)
+class PathReport:
+    element: str
+    direction: str  # next, previous or between
+    start: str | None  # the anchor page (from), or A of A → B
+    end: str | None  # B of A → B
+    steps: int
+    top: int
+    gap_seconds: int
+    offset_hours: float
+    since: date | None
+    until: date | None
+    sessions: int  # in scope: with a path / reaching the anchor / visiting A
+    converted: int | None  # between: sessions going from A to B within the limit
+    paths: tuple[PathCount, ...]
+    next_steps: tuple[StepCount, ...]  # the step after (or before) the anchor
+    sankey: Sankey
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"element": self.element, "direction": self.direction, "from": self.start,
+                "to": self.end, "steps": self.steps, "top": self.top,
+                "gap_minutes": self.gap_seconds / 60, "offset_hours": self.offset_hours,
+                "since": jsonable(self.since), "until": jsonable(self.until),
+                "sessions": self.sessions, "converted": self.converted,
+                "conversion": (None if self.converted is None
+                               else _share(self.converted, self.sessions)),
+                "paths": [p.to_dict() for p in self.paths],
+                "next_steps": [s.to_dict() for s in self.next_steps],
+                "sankey": self.sankey.to_dict()}
+
+
+# -- running it ------------------------------------------------------------------------
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _path_key(steps: list[str | None]) -> tuple[tuple[bool, str], ...]:
+    return tuple((s is not None, s or "") for s in steps)
+
+
+@contextmanager
+def _materialized(engine: Engine, expr: ir.Table) -> Iterator[ir.Table]:
+    """The path histogram once in engine memory: every answer below reads it."""
+    name = f"_paths_{uuid.uuid4().hex[:12]}"
+    table = engine.materialize(expr, name)
+    try:
+        yield table
+    finally:
+        engine.release(name)
+
+
+def _check_known(engine: Engine, steps: ir.Table, names: list[str], what: str) -> None:
+    """A page nobody visited is most likely a typo: say which names exist."""
+    for name in names:
+        if int(engine.scalar(steps.filter(steps.name == name).count())) == 0:
+            common = steps.group_by("name").aggregate(n=steps.count())
+            known = [r["name"] for r in collect(engine, common.order_by(
+                [common.n.desc(), common.name.asc()]).limit(12))]
+            raise AnalysisError(f"no session in range has {what} {name!r}; most common: "
+                                + (", ".join(known) or "none"))
+
+
+def analyze_paths(
+    engine: Engine, events: ir.Table, *, gap: timedelta | str = DEFAULT_GAP,
+    offset_hours: float, element: PathElement | str = PathElement.PAGE,
+    steps: int = DEFAULT_STEPS, top: int = DEFAULT_TOP, start: str | None = None,
+    end: str | None = None, direction: Direction | str | None = None,
+    since: date | None = None, until: date | None = None,
+    sankey_nodes: int = DEFAULT_SANKEY_NODES,
+) -> PathReport:
+    """Top paths, next/previous steps, paths between two pages and the Sankey data."""
+    kind = PathElement.parse(element)
+    query = PathQuery.of(steps, start, end, direction)
+    if top < 1 or sankey_nodes < 1:
+        raise AnalysisError("--top and the Sankey nodes per step must be at least 1")
+    sessionized = within_dates(sessionize(events, gap=gap, offset_hours=offset_hours),
+                               since, until)
+    step_rows = path_steps(sessionized, kind)
+    what = "page" if kind is PathElement.PAGE else "event"
+    _check_known(engine, step_rows, [n for n in (query.start, query.end) if n is not None],
+                 what)
+    with _materialized(engine, path_counts(session_paths(step_rows, query), query)) as counts:
+        in_paths = int(engine.scalar(counts.sessions.sum().fill_null(0)))
+        if query.direction is Direction.BETWEEN:
+            scope = step_rows.filter(step_rows.name == query.start).select(
+                *SESSION_KEYS).distinct()
+            sessions, converted = int(engine.scalar(scope.count())), in_paths
+        else:
+            sessions, converted = in_paths, None
+        paths = _collect_paths(engine, counts, query, top, sessions)
+        nearby: tuple[StepCount, ...] = ()
+        if query.start is not None and query.direction is not Direction.BETWEEN:
+            rows = collect(engine, neighbour_steps(counts, query))
+            nearby = tuple(StepCount(str(r["name"]), int(r["sessions"]),
+                                     _share(int(r["sessions"]), sessions))
+                           for r in sorted(rows, key=lambda r: (-int(r["sessions"]),
+                                                                str(r["name"]))))
+        sankey = _collect_sankey(engine, counts, query, sankey_nodes)
+    return PathReport(
+        element=kind.value, direction=query.direction.value, start=query.start,
+        end=query.end, steps=query.steps, top=top, gap_seconds=gap_seconds(gap),
+        offset_hours=offset_hours, since=since, until=until, sessions=sessions,
+        converted=converted, paths=paths, next_steps=nearby, sankey=sankey)
+
+
+def _collect_paths(engine: Engine, counts: ir.Table, query: PathQuery, top: int,
+                   sessions: int) -> tuple[PathCount, ...]:
+    rows = collect(engine, top_paths(counts, query, top))
+    rows.sort(key=lambda r: (-int(r["sessions"]),
+                             _path_key([r[c] for c in query.nearest_first])))
+    return tuple(PathCount(tuple(str(r[c]) for c in query.columns if r[c] is not None),
+                           int(r["sessions"]), _share(int(r["sessions"]), sessions))
+                 for r in rows)
+
+
+def _collect_sankey(engine: Engine, counts: ir.Table, query: PathQuery,
+                    per_step: int) -> Sankey:
+    node_expr, link_expr = sankey_tables(counts, query, per_step)
+    nodes = sorted((SankeyNode(int(r["step"]), str(r["name"]), int(r["sessions"]))
+                    for r in collect(engine, node_expr)),
+                   key=lambda n: (n.step, -n.sessions, n.name))
+    links = sorted((SankeyLink(int(r["step"]), str(r["source"]), str(r["target"]),
+                               int(r["sessions"])) for r in collect(engine, link_expr)),
+                   key=lambda x: (x.step, -x.sessions, x.source, x.target))
+    return Sankey(tuple(nodes), tuple(links))
+
+
+def path_report(
+    data: AnalyticsData, *, gap: timedelta | str = DEFAULT_GAP,
+    element: PathElement | str = PathElement.PAGE, steps: int = DEFAULT_STEPS,
+    top: int = DEFAULT_TOP, start: str | None = None, end: str | None = None,
+    direction: Direction | str | None = None, since: date | None = None,
+    until: date | None = None, sankey_nodes: int = DEFAULT_SANKEY_NODES,
+) -> PathReport:
+    """Paths over the workspace's identity-resolved events, in its local time."""
+    return analyze_paths(data.engine, data.events(), gap=gap,
+                         offset_hours=data.offset_hours, element=element, steps=steps,
+                         top=top, start=start, end=end, direction=direction, since=since,
+                         until=until, sankey_nodes=sankey_nodes)
+
+
+__all__ = ["DEFAULT_SANKEY_NODES", "DEFAULT_STEPS", "DEFAULT_TOP", "END", "MAX_STEPS", "OTHER",
+           "START", "Direction", "PathCount", "PathElement", "PathQuery", "PathReport",
+           "Sankey", "SankeyLink", "SankeyNode", "StepCount", "analyze_paths", "neighbour_steps",
+           "path_counts", "path_report", "path_steps", "sankey_tables", "session_paths",
+           "top_paths"]
