@@ -129,8 +129,11 @@ def test_csv_parquet_and_xlsx_hold_the_same_keys(tmp_path: Path) -> None:
     table = pq.read_table(tmp_path / "a.parquet")
     assert table.column_names == ["customer_key"]
     assert table.column("customer_key").to_pylist() == keys
-    sheet = openpyxl.load_workbook(tmp_path / "a.xlsx", read_only=True).active
-    rows = [r[0] for r in sheet.iter_rows(values_only=True)]
+    book = openpyxl.load_workbook(tmp_path / "a.xlsx", read_only=True)
+    try:  # a read-only workbook keeps its file open until closed
+        rows = [r[0] for r in book.active.iter_rows(values_only=True)]
+    finally:
+        book.close()
     assert rows == ["customer_key", *keys]
     assert csv.exported == parquet.exported == xlsx.exported == len(keys)
     # No temporary files are left beside the exports.

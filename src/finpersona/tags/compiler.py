@@ -23,6 +23,7 @@ import ibis.expr.types as ir
 from finpersona.tags.catalogue import Catalogue, rule_nodes, rule_order
 from finpersona.tags.context import LOCAL_DATE, TagContext
 from finpersona.tags.expression import compile_expression, to_ibis
+from finpersona.tags.expression.ast import tags_used
 from finpersona.tags.model import FactDefinition, Measure, TagDefinition, Transform
 from finpersona.tags.sources import VIEWS, view_signatures, whole_months, whole_years
 from finpersona.tags.types import TagKind, ValueType
@@ -38,6 +39,15 @@ def _condition(text: str | None, view: str, table: ir.Table) -> ir.BooleanValue 
         return None
     node = compile_expression(text, view_signatures(view))
     return to_ibis(node, lambda name: table[name])
+
+
+def _columns_used(fact: FactDefinition) -> set[str]:
+    """The view columns a fact tag reads: its measured column and its filters' names."""
+    used = {fact.column} if fact.column else set()
+    for text in (fact.filter, fact.where):
+        if text:
+            used |= tags_used(compile_expression(text, view_signatures(fact.source)))
+    return used
 
 
 def _both(a: ir.BooleanValue | None, b: ir.BooleanValue | None) -> ir.BooleanValue | None:
@@ -181,7 +191,8 @@ def compile_snapshot(ctx: TagContext, catalogue: Catalogue) -> ir.Table:
     for source, tags in by_source.items():
         days = [t.fact.window_days for t in tags if t.fact is not None]
         widest = None if None in days else max(d for d in days if d is not None)
-        view = ctx.in_window(ctx.view(source), widest)
+        needs = frozenset().union(*(_columns_used(t.fact) for t in tags if t.fact is not None))
+        view = ctx.view(source, widest, needs)
         plain = {t.name: _aggregate(t.fact, view, _window_condition(ctx, view, t.fact, widest))
                  for t in tags if t.fact is not None and t.fact.measure not in RANKED}
         if plain:

@@ -27,19 +27,34 @@ class TagContext:
     engine: Engine
     as_of: date
     offset_hours: float
-    loader: Callable[[TagContext, str], ir.Table]
-    _cache: dict[str, ir.Table] = field(default_factory=dict)
+    loader: Callable[[TagContext, str, int | None, frozenset[str] | None], ir.Table]
+    _cache: dict[tuple[str, int | None, frozenset[str] | None], ir.Table] = field(
+        default_factory=dict)
 
-    def view(self, name: str) -> ir.Table:
-        if name not in self._cache:
-            self._cache[name] = self.loader(self, name)
-        return self._cache[name]
+    def view(self, name: str, days: int | None = None,
+             needs: frozenset[str] | None = None) -> ir.Table:
+        """The view; with ``days``, only its rows of the last N local days.
+
+        Cutting here rather than with :meth:`in_window` on the whole view lets the
+        cut reach the raw table, below the view's joins (identity resolution, home
+        city), where the engine can skip row groups instead of joining rows it drops.
+        ``needs`` names the columns the caller reads: an enrichment that costs a join
+        (the home city behind ``is_cross_city``) is then made only when needed, and is
+        null otherwise. Without it every column is real.
+        """
+        key = (name, days, needs)
+        if key not in self._cache:
+            self._cache[key] = self.loader(self, name, days, needs)
+        return self._cache[key]
 
     def in_window(self, table: ir.Table, days: int | None) -> ir.Table:
         if days is None:
             return table
-        start = ibis.literal(self.as_of) - ibis.interval(days=days - 1)
-        return table.filter(table[LOCAL_DATE] >= start)
+        return table.filter(table[LOCAL_DATE] >= self.window_start(days))
+
+    def window_start(self, days: int) -> ir.DateScalar:
+        """The first local date of a window of N days ending on the as-of date."""
+        return ibis.literal(self.as_of) - ibis.interval(days=days - 1)
 
     def as_of_literal(self) -> ir.DateScalar:
         return ibis.literal(self.as_of)

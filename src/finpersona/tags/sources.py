@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from finpersona.ingest.identity import resolved_events
+from finpersona.ingest.identity import IDENTITY_TABLE, SESSION_TABLE, resolve
 from finpersona.schema import TABLES_BY_NAME, ColumnType
 from finpersona.tags.calendar import festival_dates
 from finpersona.tags.context import LOCAL_DATE, TagContext
@@ -130,13 +131,18 @@ class SourceLoader:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
 
-    def __call__(self, ctx: TagContext, name: str) -> ir.Table:
+    def __call__(self, ctx: TagContext, name: str, days: int | None = None,
+                 needs: frozenset[str] | None = None) -> ir.Table:
         if name not in VIEWS:
             raise KeyError(f"unknown source view {name!r}; known: {', '.join(sorted(VIEWS))}")
         spec = VIEWS[name]
-        build: Callable[[TagContext], ir.Table] = getattr(self, f"_view_{name}", None) or (
-            lambda c: self._generic(c, spec))
-        return build(ctx)
+        if days is not None and spec.time_column is None:
+            raise KeyError(f"source view {name!r} has no time column to cut a window on")
+        if name == "transactions":
+            return self._view_transactions(ctx, days, needs)
+        build: Callable[[TagContext, int | None], ir.Table] = getattr(
+            self, f"_view_{name}", None) or (lambda c, d: self._generic(c, spec, d))
+        return build(ctx, days)
 
     def _read(self, ctx: TagContext, table: str) -> ir.Table | None:
         if not self.warehouse.has_table(table):
@@ -149,22 +155,43 @@ class SourceLoader:
             t = _empty(table)
         return t
 
-    def _cut(self, ctx: TagContext, t: ir.Table, time_column: str | None) -> ir.Table:
-        """Rows attributed to a customer and not after the as-of date, with their local date."""
-        t = t.filter(t.customer_key.notnull())
+    def _cut(self, ctx: TagContext, t: ir.Table, time_column: str | None,
+             days: int | None = None, *, attributed: bool = True) -> ir.Table:
+        """Rows attributed to a customer and not after the as-of date, with their local date.
+
+        With ``days``, only the rows of the last N local days (null dates dropped).
+        """
+        if attributed:
+            t = t.filter(t.customer_key.notnull())
         if time_column is None:
             return t
+        if days is not None:
+            # The same window on the raw column: a plain range the engine pushes into
+            # the Parquet scan (row groups skipped by their min/max), which a condition
+            # on the shifted local date is not.
+            first_day = ctx.as_of - timedelta(days=days - 1)
+            raw = t[time_column]
+            if raw.type().is_timestamp():
+                start = datetime.combine(first_day, time()) - timedelta(hours=ctx.offset_hours)
+                end = datetime.combine(ctx.as_of + timedelta(days=1), time()) - timedelta(
+                    hours=ctx.offset_hours)
+                t = t.filter((raw >= start) & (raw < end))
+            else:
+                t = t.filter((raw >= first_day) & (raw <= ctx.as_of))
         day = _local_date(t[time_column], ctx.offset_hours)
         t = t.mutate(**{LOCAL_DATE: day, "local_date": day})
+        if days is not None:
+            return t.filter((t[LOCAL_DATE] >= ctx.window_start(days))
+                            & (t[LOCAL_DATE] <= ctx.as_of_literal()))
         return t.filter(t[LOCAL_DATE].isnull() | (t[LOCAL_DATE] <= ctx.as_of_literal()))
 
-    def _generic(self, ctx: TagContext, spec: ViewSpec) -> ir.Table:
+    def _generic(self, ctx: TagContext, spec: ViewSpec, days: int | None = None) -> ir.Table:
         t = self._read_required(ctx, spec.table)
         if spec.table == "repayments":
             t = t.mutate(is_overdue=t.days_past_due > 0)
-        return self._cut(ctx, t, spec.time_column)
+        return self._cut(ctx, t, spec.time_column, days)
 
-    def _view_customers(self, ctx: TagContext) -> ir.Table:
+    def _view_customers(self, ctx: TagContext, days: int | None = None) -> ir.Table:
         t = self._read_required(ctx, "customers")
         t = t.filter(t.customer_key.notnull() & (
             t.registered_at.isnull() | (t.registered_at <= ctx.as_of_literal())))
@@ -173,25 +200,33 @@ class SourceLoader:
         return t.mutate(age=whole_years(t.birth_date, as_of),
                         tenure_months=whole_months(t.registered_at, as_of))
 
-    def _view_accounts(self, ctx: TagContext) -> ir.Table:
-        t = _with_products(self._read_required(ctx, "accounts"), self._read(ctx, "products"))
-        return self._cut(ctx, t, "opened_date")
+    def _view_accounts(self, ctx: TagContext, days: int | None = None) -> ir.Table:
+        t = self._cut(ctx, self._read_required(ctx, "accounts"), "opened_date", days)
+        return _with_products(t, self._read(ctx, "products"))
 
-    def _view_holdings(self, ctx: TagContext) -> ir.Table:
-        t = _with_products(self._read_required(ctx, "holdings"), self._read(ctx, "products"))
-        return self._cut(ctx, t, "snapshot_date")
+    def _view_holdings(self, ctx: TagContext, days: int | None = None) -> ir.Table:
+        t = self._cut(ctx, self._read_required(ctx, "holdings"), "snapshot_date", days)
+        return _with_products(t, self._read(ctx, "products"))
 
-    def _view_holdings_latest(self, ctx: TagContext) -> ir.Table:
+    def _view_holdings_latest(self, ctx: TagContext, days: int | None = None) -> ir.Table:
         h = ctx.view("holdings")
         h = h.filter(h[LOCAL_DATE].notnull())
-        w = ibis.window(group_by=h.account_id, order_by=ibis.desc(h.snapshot_date))
-        ranked = h.mutate(_rn=ibis.row_number().over(w))
-        return ranked.filter(ranked._rn == 0).drop("_rn", LOCAL_DATE, "local_date")
+        # Each account's row of its latest snapshot (one per account and date: the key).
+        # A join on the grouped maximum, which engines hash, rather than a sorted
+        # row_number window.
+        latest = h.group_by(_acct="account_id").aggregate(_latest=h.snapshot_date.max())
+        joined = h.inner_join(latest, (h.account_id == latest._acct)
+                              & (h.snapshot_date == latest._latest))
+        return joined.select(*(c for c in h.columns if c not in (LOCAL_DATE, "local_date")))
 
-    def _view_transactions(self, ctx: TagContext) -> ir.Table:
-        t = self._cut(ctx, self._read_required(ctx, "transactions"), "txn_time")
-        cities = ctx.view("customers").select(_home_key="customer_key", _home_city="city")
-        t = t.left_join(cities, t.customer_key == cities._home_key).drop("_home_key")
+    def _view_transactions(self, ctx: TagContext, days: int | None = None,
+                           needs: frozenset[str] | None = None) -> ir.Table:
+        t = self._cut(ctx, self._read_required(ctx, "transactions"), "txn_time", days)
+        if needs is None or "is_cross_city" in needs:
+            cities = ctx.view("customers").select(_home_key="customer_key", _home_city="city")
+            t = t.left_join(cities, t.customer_key == cities._home_key).drop("_home_key")
+        else:  # nobody reads it: spare the join with customers
+            t = t.mutate(_home_city=ibis.null(str))
         day = t[LOCAL_DATE]
         weekday = day.day_of_week.index() + 1  # Ibis: Monday = 0
         years = range(ctx.as_of.year - 6, ctx.as_of.year + 1)
@@ -205,17 +240,21 @@ class SourceLoader:
             is_online=t.channel.isin(["online", "app"]),
         ).drop("_home_city")
 
-    def _view_events(self, ctx: TagContext) -> ir.Table:
+    def _view_events(self, ctx: TagContext, days: int | None = None) -> ir.Table:
         if not self.warehouse.has_table("events"):
-            t = _empty("events")
+            t = self._cut(ctx, _empty("events"), "event_time", days)
         else:
-            t = resolved_events(ctx.engine, self.warehouse)
+            # Cut by time first, then resolve identities: the joins see only kept rows.
+            raw = self._cut(ctx, self.warehouse.read(ctx.engine, "events"), "event_time",
+                            days, attributed=False)
+            t = resolve(raw, self.warehouse.read(ctx.engine, IDENTITY_TABLE),
+                        self.warehouse.read(ctx.engine, SESSION_TABLE))
             t = t.mutate(customer_key=t.resolved_customer_key).drop(
                 "resolved_customer_key", "identity_method")
-        t = self._cut(ctx, t, "event_time")
+            t = t.filter(t.customer_key.notnull())
         return t.mutate(hour=_local_hour(t.event_time, ctx.offset_hours))
 
-    def _view_consents_latest(self, ctx: TagContext) -> ir.Table:
+    def _view_consents_latest(self, ctx: TagContext, days: int | None = None) -> ir.Table:
         t = self._cut(ctx, self._read_required(ctx, "consents"), "recorded_at")
         t = t.filter(t[LOCAL_DATE].notnull())
         w = ibis.window(group_by=[t.customer_key, t.purpose, t.channel],
