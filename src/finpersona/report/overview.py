@@ -116,7 +116,11 @@ def tag_distributions(ctx: ReportContext) -> Section:
     return section
 
 
-SECTIONS: list[SectionBuilder] = [customer_base, tag_distributions]
+def _sections() -> list[SectionBuilder]:
+    from finpersona.report import behaviour as b
+
+    return [customer_base, tag_distributions, b.paths_sankey, b.retention_matrix,
+            b.lifecycle_bars, b.spend_trend, b.vintage_curves]
 
 
 def build_sections(ctx: ReportContext, builders: list[SectionBuilder]) -> list[Section]:
@@ -140,7 +144,7 @@ def write_report(workspace: Workspace, out: Path, *, engine: str | None = None,
         chosen = as_of or dates[-1]
         ctx = ReportContext(data, load_catalogue(workspace.tags_dir), chosen,
                             workspace.settings.k_anonymity)
-        sections = build_sections(ctx, SECTIONS)
+        sections = build_sections(ctx, _sections())
         engine_name = data.engine.name
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     meta = (f"as of {chosen} · engine {engine_name} · time zone "

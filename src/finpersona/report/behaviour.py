@@ -1,0 +1,116 @@
+"""Report sections drawn from the behaviour analyses (``finpersona.analytics``).
+
+Each builder runs one analysis with the defaults an overview needs and turns its
+result into charts; the analysis itself is exactly what ``finpersona analyze``
+runs, so a number in the report can be reproduced from the command line.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from finpersona.analytics.credit import compute_vintage, default_as_of
+from finpersona.analytics.lifecycle import LifecycleQuery, analyze_lifecycle
+from finpersona.analytics.paths import path_report
+from finpersona.analytics.retention import RetentionQuery, analyze_retention
+from finpersona.analytics.trends import analyze_trend
+from finpersona.report import charts
+from finpersona.report.page import Section, Table
+
+if TYPE_CHECKING:
+    from finpersona.report.overview import ReportContext
+
+RETENTION_WEEKS = 12
+VINTAGE_COHORTS = 12  # the latest disbursement months drawn
+
+
+def paths_sankey(ctx: ReportContext) -> Section:
+    report = path_report(ctx.data, steps=4, top=10)
+    names = [f"{n.step + 1}. {n.name}" for n in report.sankey.nodes]
+    index = {(n.step, n.name): i for i, n in enumerate(report.sankey.nodes)}
+    links = [(index[(link.step, link.source)], index[(link.step + 1, link.target)],
+              float(link.sessions)) for link in report.sankey.links
+             if (link.step, link.source) in index and (link.step + 1, link.target) in index]
+    section = Section("paths", "操作路径", "Operation paths",
+                      f"会话内前 {report.steps} 步的页面流向（{report.sessions:,} 个会话）。",
+                      f"Page flow over the first {report.steps} steps of "
+                      f"{report.sessions:,} sessions.")
+    section.figures.append(charts.sankey("页面路径 · Page paths (sessions)", names, links))
+    section.tables.append(Table(["路径 · path", "会话 · sessions", "占比 · share"],
+                                [[" → ".join(p.steps), p.sessions, p.share]
+                                 for p in report.paths]))
+    return section
+
+
+def retention_matrix(ctx: ReportContext) -> Section:
+    query = RetentionQuery(start_event="login", return_event="login",
+                           periods=RETENTION_WEEKS)
+    result = analyze_retention(ctx.data, query)
+    cohorts = list(result.cohorts)[-RETENTION_WEEKS:]
+    z = [[cell.rate if cell.complete else None for cell in c.cells] for c in cohorts]
+    y = [f"{c.cohort_start} ({c.size:,})" for c in cohorts]
+    x = [f"W{k}" for k in range(result.periods)]
+    section = Section("retention", "留存矩阵", "Retention matrix",
+                      "首次登录所在周为群组，之后每周再次登录的比例；未结束的周留空。",
+                      "Cohorts by the week of a customer's first login; the share who "
+                      "log in again in each later week. Incomplete weeks are blank.")
+    section.figures.append(charts.heatmap("周留存 · Weekly login retention", z, x, y,
+                                          x_label="week", y_label="cohort (size)",
+                                          percent=True))
+    return section
+
+
+def lifecycle_bars(ctx: ReportContext) -> Section:
+    result = analyze_lifecycle(ctx.data, LifecycleQuery())
+    periods = [p for p in result.periods if p.complete]
+    x = [p.period_start for p in periods]
+    fig = charts.grouped_bars(
+        "客户生命周期 · Lifecycle (weekly)", [str(d) for d in x],
+        {"新增 new": [p.new for p in periods], "留存 returning": [p.returning for p in periods],
+         "回流 resurrecting": [p.resurrecting for p in periods],
+         "沉睡 dormant": [p.dormant for p in periods]}, value_label="customers")
+    fig.update_layout(barmode="relative")
+    return Section("lifecycle", "生命周期", "Lifecycle",
+                   "每周新增、留存、回流和沉睡（负值）的客户。",
+                   "New, returning, resurrecting and dormant (negative) customers per week.",
+                   figures=[fig])
+
+
+def vintage_curves(ctx: ReportContext) -> Section:
+    loans, repayments = ctx.data.table("loans"), ctx.data.table("repayments")
+    as_of = default_as_of(ctx.data.engine, loans, repayments)
+    result = compute_vintage(ctx.data.engine, loans, repayments, as_of=as_of, threshold=30)
+    cohorts = list(result.cohorts)[-VINTAGE_COHORTS:]
+    mobs = sorted({p.mob for c in cohorts for p in c.points})
+    series = {f"{c.cohort} ({c.loans:,})": [next((p.rate for p in c.points if p.mob == m), None)
+                                            for m in mobs] for c in cohorts}
+    section = Section("vintage", "账龄分析", "Vintage curves",
+                      "按放款月份分组，截至各账龄月曾逾期 30 天以上的贷款占比。",
+                      "Share of each disbursement month's loans that have ever been 30+ "
+                      "days past due, by months on book.")
+    section.figures.append(charts.lines("Vintage 30+ · 账龄曲线", mobs, series,
+                                        value_label="ever 30+ DPD", x_label="months on book",
+                                        percent=True))
+    return section
+
+
+def spend_trend(ctx: ReportContext) -> Section:
+    trend = analyze_trend(ctx.data, "spend", period="day", forecast=28)
+    series = trend.series[0]
+    points = [p for p in series.points if not p.partial]
+    section = Section("trend", "消费趋势与预测", "Spend trend and forecast",
+                      "每日消费金额，未来 28 天预测及区间，异常日以 × 标出。",
+                      "Daily spend, a 28-day forecast with its interval, and anomalous "
+                      "days marked ×.")
+    fc = series.forecast
+    fx = [p.period_start for p in fc.points] if fc else []
+    section.figures.append(charts.band(
+        "每日消费 · Daily spend (CNY)", [p.period_start for p in points],
+        [p.value for p in points], fx, [p.value for p in fc.points] if fc else [],
+        [p.lower for p in fc.points] if fc else [], [p.upper for p in fc.points] if fc else [],
+        [(p.period_start, p.value) for p in points if p.anomaly],
+        labels=("实际 actual", "预测 forecast", "区间 interval", "异常 anomaly"),
+        value_label="CNY"))
+    if fc is not None:
+        section.tables.append(Table(["模型 · model", "区间 · level"], [[fc.model, fc.level]]))
+    return section
