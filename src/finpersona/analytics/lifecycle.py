@@ -151,7 +151,7 @@ def _prepare(engine: Engine, activity: ir.Table, query: LifecycleQuery, offset_h
     check_range(query.since, query.until)
     act = localised(activity, query.period, offset_hours, query.until)
     # The observed span is that of all activity: a quiet week for one event is data too.
-    seen = overview(engine, act, query.until)
+    seen = overview(engine, act, query.until, offset_hours)
     if query.event is not None:
         seen.require(query.event, "event", source)
         act = act.filter(act.activity_name == query.event)

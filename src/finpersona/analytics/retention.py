@@ -54,6 +54,7 @@ from finpersona.analytics.base import (
     local_time,
     period_start,
     periods_between,
+    require_columns,
     with_breakdown,
 )
 from finpersona.analytics.data import AnalyticsData
@@ -207,16 +208,22 @@ class ActivityOverview:
                             f"are {shown}")
 
 
-def overview(engine: Engine, act: ir.Table, until: date | None) -> ActivityOverview:
-    """Names and first/last observed day in one small aggregate (``act`` is localised)."""
+def overview(engine: Engine, act: ir.Table, until: date | None, offset_hours: float
+             ) -> ActivityOverview:
+    """Names and first/last observed day in one small aggregate (``act`` is localised).
+
+    Local days follow UTC times in order, so the extremes are taken on the raw times
+    (no per-row date arithmetic) and localised here.
+    """
     rows = collect(engine, act.group_by("activity_name").aggregate(
-        first_day=act.day.min(), last_day=act.day.max()))
-    rows = [r for r in rows if r["activity_name"] is not None]
+        first_time=act.activity_time.min(), last_time=act.activity_time.max()))
     if not rows:
         return ActivityOverview(None, None)
-    last = until if until is not None else max(r["last_day"] for r in rows)
-    return ActivityOverview(min(r["first_day"] for r in rows), last,
-                            {r["activity_name"]: r["first_day"] for r in rows})
+    shift = timedelta(seconds=round(offset_hours * 3600))
+    first_of = {r["activity_name"]: (r["first_time"] + shift).date() for r in rows}
+    last = until if until is not None else (max(r["last_time"] for r in rows) + shift).date()
+    return ActivityOverview(min(first_of.values()), last,
+                            {name: day for name, day in first_of.items() if name is not None})
 
 
 def check_range(since: date | None, until: date | None) -> None:
@@ -249,6 +256,8 @@ class SpendAmounts:
     def by_period(self, engine: Engine, period: Period, offset_hours: float,
                   starts: Sequence[date], last_day: date) -> ir.Table:
         t = self.transactions
+        require_columns(t, ["customer_key", "txn_time", "amount", "txn_type", "direction",
+                            "currency", "status"], "spend-weighted retention")
         spend = t.filter(t.customer_key.notnull() & (t.txn_type == "purchase")
                          & (t.direction == "debit") & (t.currency == self.currency)
                          & (t.status.isnull() | (t.status == "success")))
@@ -290,6 +299,9 @@ class AumAmounts:
 
     def _balances_by_snapshot(self) -> ir.Table:
         h, p = self.holdings, self.products
+        require_columns(h, ["customer_key", "product_id", "snapshot_date", "balance",
+                            "currency"], "AUM-weighted retention")
+        require_columns(p, ["product_id", "product_type"], "AUM-weighted retention")
         aum = p.filter(p.product_type.isin(AUM_PRODUCT_TYPES)).select(_pid=p.product_id)
         aum = aum.distinct()
         kept = h.filter(h.customer_key.notnull() & (h.currency == self.currency))
@@ -415,7 +427,7 @@ def compute_retention(engine: Engine, activity: ir.Table, query: RetentionQuery,
     if query.breakdown is not None and tags is None:
         raise AnalysisError(f"a breakdown by {query.breakdown!r} needs the tag snapshot")
     act = localised(activity, query.period, offset_hours, query.until)
-    seen = overview(engine, act, query.until)
+    seen = overview(engine, act, query.until, offset_hours)
     seen.require(query.start_event, "start event", source)
     seen.require(query.return_event, "return event", source)
     frame = _frame(query, seen)
