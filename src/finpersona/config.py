@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DEFAULT_WORKSPACE = Path("finpersona-workspace")
 SETTINGS_FILE = "settings.yaml"
 ENV_PREFIX = "FINPERSONA_"
+RFM_CUTS = 4  # fixed RFM scoring: four cuts make the five scores
 
 
 class ConfigError(Exception):
@@ -49,6 +51,14 @@ class Settings(BaseModel):
     contact_cap_30d: int = Field(default=4, ge=1)
     # Behaviour analysis: an inactivity gap longer than this starts a new session.
     session_gap_minutes: int = Field(default=30, ge=1)
+    # RFM (the r/f/m_score tags and `finpersona analyze rfm`): the window in days up to the
+    # as-of date and the scoring; fixed scoring uses four ascending cuts per measure.
+    rfm_window_days: int = Field(default=365, ge=1)
+    rfm_scoring: Literal["quantile", "fixed"] = "quantile"
+    rfm_recency_cuts: list[int] = Field(default_factory=lambda: [30, 60, 90, 180])
+    rfm_frequency_cuts: list[int] = Field(default_factory=lambda: [2, 6, 12, 24])
+    rfm_monetary_cuts: list[float] = Field(
+        default_factory=lambda: [1000.0, 5000.0, 20000.0, 100000.0])
     # Users allowed to export masked display forms with an audience (comma-separated).
     reidentify_users: str = ""
     # The application database (audiences, export log); default: SQLite in the workspace.
@@ -67,6 +77,25 @@ class Settings(BaseModel):
         if len(offsets) != 1:
             raise ValueError(f"time zone {value!r} observes daylight saving; "
                              "use a fixed-offset zone such as Asia/Shanghai or Etc/GMT-8")
+        return value
+
+    @field_validator("rfm_recency_cuts", "rfm_frequency_cuts", "rfm_monetary_cuts",
+                     mode="before")
+    @classmethod
+    def _cuts_from_text(cls, value: Any) -> Any:
+        # An environment variable can only hold text: FINPERSONA_RFM_FREQUENCY_CUTS=2,6,12,24
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rfm_recency_cuts", "rfm_frequency_cuts", "rfm_monetary_cuts")
+    @classmethod
+    def _four_ascending_cuts(cls, value: list[Any]) -> list[Any]:
+        # Four cuts split a measure into the five scores 1-5.
+        if len(value) != RFM_CUTS or any(v < 0 for v in value) or any(
+                a >= b for a, b in pairwise(value)):
+            raise ValueError(f"give {RFM_CUTS} strictly ascending, non-negative cuts, "
+                             f"got {value}")
         return value
 
 
@@ -123,14 +152,12 @@ def resolve_workspace_path(option: Path | None) -> Path:
     return Path(env) if env else DEFAULT_WORKSPACE
 
 
-def open_workspace(path: Path | None = None, *, create: bool = True) -> Workspace:
-    """Open (and on first use create) a workspace, validating its settings."""
-    root = resolve_workspace_path(path).resolve()
+def read_settings(root: Path) -> Settings:
+    """The settings of the workspace folder ``root`` (its file, then the environment).
+
+    Creates nothing: a folder without a settings file has the defaults.
+    """
     settings_path = root / SETTINGS_FILE
-    if not root.exists():
-        if not create:
-            raise ConfigError(f"no workspace at {root}; run `finpersona ingest` or `demo` first")
-        root.mkdir(parents=True)
     file_values: dict[str, Any] = {}
     if settings_path.exists():
         try:
@@ -141,12 +168,23 @@ def open_workspace(path: Path | None = None, *, create: bool = True) -> Workspac
             raise ConfigError(f"{settings_path}: expected a mapping of setting: value")
         file_values = loaded
     try:
-        settings = Settings.model_validate({**file_values, **_env_overrides()})
+        return Settings.model_validate({**file_values, **_env_overrides()})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid settings ({settings_path}): {problems}") from exc
+
+
+def open_workspace(path: Path | None = None, *, create: bool = True) -> Workspace:
+    """Open (and on first use create) a workspace, validating its settings."""
+    root = resolve_workspace_path(path).resolve()
+    settings_path = root / SETTINGS_FILE
+    if not root.exists():
+        if not create:
+            raise ConfigError(f"no workspace at {root}; run `finpersona ingest` or `demo` first")
+        root.mkdir(parents=True)
+    settings = read_settings(root)
     if not settings_path.exists():
         settings_path.write_text(
             "# FinPersona workspace settings; FINPERSONA_<NAME> environment variables override.\n"

@@ -11,15 +11,21 @@ are returned as float64, the type the tag snapshot stores decimal tags in.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+
 import ibis
 import ibis.expr.types as ir
 
+from finpersona.config import Settings, read_settings
 from finpersona.tags.context import LOCAL_DATE, TagContext
 
 DECIMAL = "float64"  # the snapshot type of decimal tags
 AUM_TYPES = ("demand_deposit", "time_deposit", "wealth_management", "fund", "insurance")
 INVESTMENT_TYPES = ("wealth_management", "fund", "insurance")  # AUM that is not a deposit
-RFM_WINDOW_DAYS = 365
+RFM_WINDOW_DAYS = 365  # the default RFM window (setting rfm_window_days)
 SCORE_EPSILON = 1e-9  # keeps exact fifths (cume_dist 0.4 -> score 2) from rounding up
 TREND_DAYS = 90
 
@@ -83,27 +89,142 @@ def _fifths(order: ir.Value) -> ir.IntegerValue:
     return (share * 5 - SCORE_EPSILON).ceil().cast("int64").clip(1, 5)
 
 
-def rfm_scores(ctx: TagContext) -> ir.Table:
-    """r_score, f_score, m_score: quintile scores of successful debits in 365 days.
+# -- RFM: one implementation for the tags and for `finpersona analyze rfm` --------------------
 
-    Only customers with such a debit are ranked (against each other); everyone else
-    scores 1, the lowest, so a large inactive base does not inflate the active scores.
+class RfmScoring(StrEnum):
+    QUANTILE = "quantile"  # fifths of the debiting customers (cume_dist, ties alike)
+    FIXED = "fixed"  # four cuts per measure, the same for every build
+
+
+RFM_HIGH_SCORE = 3  # a score is "high" from the middle fifth up (value.yaml rfm_segment)
+# The eight classic classes (RFM 八类客户) as (name, R high, F high, M high), in the order
+# of the rfm_segment tag's values.
+RFM_CLASSES: tuple[tuple[str, bool, bool, bool], ...] = (
+    ("重要价值", True, True, True),
+    ("重要发展", True, False, True),
+    ("重要保持", False, True, True),
+    ("重要挽留", False, False, True),
+    ("一般价值", True, True, False),
+    ("一般发展", True, False, False),
+    ("一般保持", False, True, False),
+    ("一般挽留", False, False, False),
+)
+
+
+@dataclass(frozen=True)
+class RfmParams:
+    """How RFM is measured and scored (workspace settings ``rfm_*``).
+
+    Fixed scoring: R is 5 when the last debit is at most ``recency_cuts[0]`` days before
+    the as-of date, 4 up to ``recency_cuts[1]`` and so on, 1 beyond the last cut; F and M
+    are 1 plus the number of cuts the value reaches (``value >= cut``).
     """
-    t = _debits(ctx, RFM_WINDOW_DAYS)
+
+    window_days: int = RFM_WINDOW_DAYS
+    scoring: RfmScoring = RfmScoring.QUANTILE
+    recency_cuts: tuple[int, ...] = (30, 60, 90, 180)
+    frequency_cuts: tuple[int, ...] = (2, 6, 12, 24)
+    monetary_cuts: tuple[float, ...] = (1000.0, 5000.0, 20000.0, 100000.0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RfmParams:
+        return cls(window_days=settings.rfm_window_days,
+                   scoring=RfmScoring(settings.rfm_scoring),
+                   recency_cuts=tuple(settings.rfm_recency_cuts),
+                   frequency_cuts=tuple(settings.rfm_frequency_cuts),
+                   monetary_cuts=tuple(settings.rfm_monetary_cuts))
+
+
+def rfm_params(ctx: TagContext) -> RfmParams:
+    """The RFM settings of the workspace whose warehouse the build reads.
+
+    A TagContext carries no settings, so they are read from the workspace folder that
+    holds the warehouse (``<workspace>/warehouse``); a context without a warehouse (a
+    test's in-memory loader) gets the defaults.
+    """
+    warehouse = getattr(ctx.loader, "warehouse", None)
+    root = getattr(warehouse, "root", None)
+    if not isinstance(root, Path):
+        return RfmParams()
+    return RfmParams.from_settings(read_settings(root.parent))
+
+
+def rfm_measures(ctx: TagContext, window_days: int) -> ir.Table:
+    """Per customer with a successful debit in the window: ``last_day`` (local date of
+    the latest), ``recency_days`` (as-of date minus it), ``frequency`` (how many) and
+    ``monetary`` (CNY debited; foreign-currency amounts are not converted, so not added)."""
+    t = _debits(ctx, window_days)
     per = t.group_by("customer_key").aggregate(
         last_day=t[LOCAL_DATE].max(),
         frequency=t.count(),
-        # Only CNY amounts are added up: foreign-currency amounts are not converted.
         monetary=t.amount.sum(where=t.currency == "CNY").fill_null(0),
     )
-    scored = per.select(
-        "customer_key",
-        r_score=_fifths(per["last_day"]),  # a later last debit ranks higher
-        f_score=_fifths(per["frequency"]),
-        m_score=_fifths(per["monetary"]),
-    )
+    return per.mutate(recency_days=ctx.as_of_literal().delta(per["last_day"], unit="day"))
+
+
+def _count_reached(value: ir.NumericValue, cuts: tuple[ir.Value, ...]) -> ir.IntegerValue:
+    reached = [ibis.ifelse(value >= cut, 1, 0) for cut in cuts]
+    total: ir.IntegerValue = reached[0]
+    for one in reached[1:]:
+        total = total + one
+    return total.cast("int64")
+
+
+def _fixed_scores(per: ir.Table, params: RfmParams) -> dict[str, ir.IntegerValue]:
+    # Cuts compared as decimals: a float cut next to a decimal sum would round the sum.
+    money = tuple(ibis.literal(Decimal(str(c)).quantize(Decimal("0.0001")), "decimal(38, 4)")
+                  for c in params.monetary_cuts)
+    beyond = [ibis.ifelse(per["recency_days"] > cut, 1, 0) for cut in params.recency_cuts]
+    late: ir.IntegerValue = beyond[0]
+    for one in beyond[1:]:
+        late = late + one
+    return {
+        "r_score": (5 - late).cast("int64"),
+        "f_score": 1 + _count_reached(per["frequency"],
+                                      tuple(ibis.literal(c) for c in params.frequency_cuts)),
+        "m_score": 1 + _count_reached(per["monetary"], money),
+    }
+
+
+def _quantile_scores(per: ir.Table) -> dict[str, ir.IntegerValue]:
+    return {"r_score": _fifths(per["last_day"]),  # a later last debit ranks higher
+            "f_score": _fifths(per["frequency"]),
+            "m_score": _fifths(per["monetary"])}
+
+
+def rfm_class(r_score: ir.IntegerValue, f_score: ir.IntegerValue,
+              m_score: ir.IntegerValue) -> ir.StringValue:
+    """The classic class of three scores (RFM_CLASSES; high = RFM_HIGH_SCORE or more)."""
+    high = [s >= RFM_HIGH_SCORE for s in (r_score, f_score, m_score)]
+    branches = [((high[0] == r) & (high[1] == f) & (high[2] == m), name)
+                for name, r, f, m in RFM_CLASSES]
+    return ibis.cases(*branches, else_=ibis.null(str))
+
+
+def rfm_customers(ctx: TagContext, params: RfmParams) -> ir.Table:
+    """Every customer of the build with recency_days (null without a debit in the window),
+    frequency, monetary (0 without), r/f/m scores (1 without) and ``rfm_class``.
+
+    Quantile scores rank only the customers with a debit in the window against each other,
+    so a large inactive base does not inflate the active scores.
+    """
+    per = rfm_measures(ctx, params.window_days)
+    scores = (_fixed_scores(per, params) if params.scoring is RfmScoring.FIXED
+              else _quantile_scores(per))
+    scored = per.select("customer_key", "recency_days", "frequency", "monetary", **scores)
     one = ibis.literal(1, "int64")
-    return _all_customers(ctx, scored, r_score=one, f_score=one, m_score=one)
+    full = _all_customers(ctx, scored, frequency=ibis.literal(0, "int64"),
+                          monetary=ibis.literal(Decimal(0), scored["monetary"].type()),
+                          r_score=one, f_score=one, m_score=one)
+    return full.mutate(rfm_class=rfm_class(full["r_score"], full["f_score"], full["m_score"]))
+
+
+def rfm_scores(ctx: TagContext) -> ir.Table:
+    """r_score, f_score, m_score: the scores of :func:`rfm_customers` with the workspace's
+    settings (default: quintiles of successful debits in the 365 days up to the as-of date;
+    customers without such a debit score 1)."""
+    return rfm_customers(ctx, rfm_params(ctx)).select(
+        "customer_key", "r_score", "f_score", "m_score")
 
 
 def credit_utilisation(ctx: TagContext) -> ir.Table:
