@@ -28,9 +28,6 @@ steps (no array functions), so every engine gives the same answer.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -46,6 +43,7 @@ from finpersona.analytics.sessions import (
     SESSION_KEYS,
     event_order,
     gap_seconds,
+    materialized,
     sessionize,
     within_dates,
 )
@@ -267,6 +265,20 @@ def sankey_tables(counts: ir.Table, query: PathQuery,
     return merged_nodes, merged_links
 
 
+def top_paths_query(events: ir.Table, *, gap: timedelta | str = DEFAULT_GAP,
+                    offset_hours: float, steps: int = DEFAULT_STEPS, top: int = DEFAULT_TOP,
+                    element: PathElement | str = PathElement.PAGE) -> ir.Table:
+    """The most frequent paths from the session start as one lazy query (the benchmark's).
+
+    Columns ``step_1`` ... ``step_<steps>`` and ``sessions``, largest first.
+    """
+    query = PathQuery.of(steps, None, None, None)
+    if top < 1:
+        raise AnalysisError(f"--top must be at least 1, got {top}")
+    step_rows = path_steps(sessionize(events, gap=gap, offset_hours=offset_hours), element)
+    return top_paths(path_counts(session_paths(step_rows, query), query), query, top)
+
+
 # -- results ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -368,17 +380,6 @@ def _path_key(steps: list[str | None]) -> tuple[tuple[bool, str], ...]:
     return tuple((s is not None, s or "") for s in steps)
 
 
-@contextmanager
-def _materialized(engine: Engine, expr: ir.Table) -> Iterator[ir.Table]:
-    """The path histogram once in engine memory: every answer below reads it."""
-    name = f"_paths_{uuid.uuid4().hex[:12]}"
-    table = engine.materialize(expr, name)
-    try:
-        yield table
-    finally:
-        engine.release(name)
-
-
 def _check_known(engine: Engine, steps: ir.Table, names: list[str], what: str) -> None:
     """A page nobody visited is most likely a typo: say which names exist."""
     for name in names:
@@ -388,6 +389,36 @@ def _check_known(engine: Engine, steps: ir.Table, names: list[str], what: str) -
                 [common.n.desc(), common.name.asc()]).limit(12))]
             raise AnalysisError(f"no session in range has {what} {name!r}; most common: "
                                 + (", ".join(known) or "none"))
+
+
+def _answer(kind: str, t: ir.Table, query: PathQuery, **values: ir.Value) -> ir.Table:
+    """One part of the combined answer; columns it does not have are typed nulls."""
+    text: ir.StringValue = ibis.null("string")
+    number: ir.IntegerValue = ibis.null("int64")
+    texts = {c: values.get(c, text).cast("string")
+             for c in ("name", "target", *query.columns)}
+    return t.select(kind=ibis.literal(kind), step=values.get("step", number).cast("int64"),
+                    **texts, sessions=t.sessions.cast("int64"))
+
+
+def _answers(counts: ir.Table, query: PathQuery, top: int, per_step: int,
+             scope: ir.Table | None) -> ir.Table:
+    """Every answer of a report in one query (``kind`` tells them apart): Spark runs each
+    query as a job, so one round trip instead of six."""
+    total = counts.aggregate(sessions=counts.sessions.sum())
+    best = top_paths(counts, query, top)
+    parts = [_answer("total", total, query),
+             _answer("path", best, query, **{c: best[c] for c in query.columns})]
+    if query.start is not None and query.direction is not Direction.BETWEEN:
+        near = neighbour_steps(counts, query)
+        parts.append(_answer("near", near, query, name=near.name))
+    nodes, links = sankey_tables(counts, query, per_step)
+    parts.append(_answer("node", nodes, query, step=nodes.step, name=nodes.name))
+    parts.append(_answer("link", links, query, step=links.step, name=links.source,
+                         target=links.target))
+    if scope is not None:
+        parts.append(_answer("scope", scope, query))
+    return ibis.union(*parts)
 
 
 def analyze_paths(
@@ -406,51 +437,54 @@ def analyze_paths(
     sessionized = within_dates(sessionize(events, gap=gap, offset_hours=offset_hours),
                                since, until)
     step_rows = path_steps(sessionized, kind)
-    what = "page" if kind is PathElement.PAGE else "event"
-    _check_known(engine, step_rows, [n for n in (query.start, query.end) if n is not None],
-                 what)
-    with _materialized(engine, path_counts(session_paths(step_rows, query), query)) as counts:
-        in_paths = int(engine.scalar(counts.sessions.sum().fill_null(0)))
-        if query.direction is Direction.BETWEEN:
-            scope = step_rows.filter(step_rows.name == query.start).select(
-                *SESSION_KEYS).distinct()
-            sessions, converted = int(engine.scalar(scope.count())), in_paths
-        else:
-            sessions, converted = in_paths, None
-        paths = _collect_paths(engine, counts, query, top, sessions)
-        nearby: tuple[StepCount, ...] = ()
-        if query.start is not None and query.direction is not Direction.BETWEEN:
-            rows = collect(engine, neighbour_steps(counts, query))
-            nearby = tuple(StepCount(str(r["name"]), int(r["sessions"]),
-                                     _share(int(r["sessions"]), sessions))
-                           for r in sorted(rows, key=lambda r: (-int(r["sessions"]),
-                                                                str(r["name"]))))
-        sankey = _collect_sankey(engine, counts, query, sankey_nodes)
+    scope = None
+    if query.direction is Direction.BETWEEN:
+        visits = step_rows.filter(step_rows.name == query.start).select(
+            *SESSION_KEYS).distinct()
+        scope = visits.aggregate(sessions=visits.count())
+    with materialized(engine, path_counts(session_paths(step_rows, query), query)) as counts:
+        rows = collect(engine, _answers(counts, query, top, sankey_nodes, scope))
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_kind.setdefault(str(row["kind"]), []).append(row)
+    in_paths = int(by_kind["total"][0]["sessions"] or 0)
+    if query.direction is Direction.BETWEEN:
+        sessions, converted = int(by_kind["scope"][0]["sessions"]), in_paths
+    else:
+        sessions, converted = in_paths, None
+    # Nothing found may be a typo in a page name: then say so rather than answer zero.
+    if query.start is not None and (converted if converted is not None else sessions) == 0:
+        names = [n for n in (query.start, query.end) if n is not None]
+        _check_known(engine, step_rows, names, "page" if kind is PathElement.PAGE else "event")
     return PathReport(
         element=kind.value, direction=query.direction.value, start=query.start,
         end=query.end, steps=query.steps, top=top, gap_seconds=gap_seconds(gap),
         offset_hours=offset_hours, since=since, until=until, sessions=sessions,
-        converted=converted, paths=paths, next_steps=nearby, sankey=sankey)
+        converted=converted, paths=_paths(by_kind.get("path", []), query, sessions),
+        next_steps=_near(by_kind.get("near", []), sessions),
+        sankey=_sankey(by_kind.get("node", []), by_kind.get("link", [])))
 
 
-def _collect_paths(engine: Engine, counts: ir.Table, query: PathQuery, top: int,
-                   sessions: int) -> tuple[PathCount, ...]:
-    rows = collect(engine, top_paths(counts, query, top))
-    rows.sort(key=lambda r: (-int(r["sessions"]),
-                             _path_key([r[c] for c in query.nearest_first])))
+def _paths(rows: list[dict[str, Any]], query: PathQuery,
+           sessions: int) -> tuple[PathCount, ...]:
+    rows = sorted(rows, key=lambda r: (-int(r["sessions"]),
+                                       _path_key([r[c] for c in query.nearest_first])))
     return tuple(PathCount(tuple(str(r[c]) for c in query.columns if r[c] is not None),
                            int(r["sessions"]), _share(int(r["sessions"]), sessions))
                  for r in rows)
 
 
-def _collect_sankey(engine: Engine, counts: ir.Table, query: PathQuery,
-                    per_step: int) -> Sankey:
-    node_expr, link_expr = sankey_tables(counts, query, per_step)
+def _near(rows: list[dict[str, Any]], sessions: int) -> tuple[StepCount, ...]:
+    ordered = sorted(rows, key=lambda r: (-int(r["sessions"]), str(r["name"])))
+    return tuple(StepCount(str(r["name"]), int(r["sessions"]),
+                           _share(int(r["sessions"]), sessions)) for r in ordered)
+
+
+def _sankey(node_rows: list[dict[str, Any]], link_rows: list[dict[str, Any]]) -> Sankey:
     nodes = sorted((SankeyNode(int(r["step"]), str(r["name"]), int(r["sessions"]))
-                    for r in collect(engine, node_expr)),
-                   key=lambda n: (n.step, -n.sessions, n.name))
-    links = sorted((SankeyLink(int(r["step"]), str(r["source"]), str(r["target"]),
-                               int(r["sessions"])) for r in collect(engine, link_expr)),
+                    for r in node_rows), key=lambda n: (n.step, -n.sessions, n.name))
+    links = sorted((SankeyLink(int(r["step"]), str(r["name"]), str(r["target"]),
+                               int(r["sessions"])) for r in link_rows),
                    key=lambda x: (x.step, -x.sessions, x.source, x.target))
     return Sankey(tuple(nodes), tuple(links))
 
@@ -473,4 +507,4 @@ __all__ = ["DEFAULT_SANKEY_NODES", "DEFAULT_STEPS", "DEFAULT_TOP", "END", "MAX_S
            "START", "Direction", "PathCount", "PathElement", "PathQuery", "PathReport",
            "Sankey", "SankeyLink", "SankeyNode", "StepCount", "analyze_paths", "neighbour_steps",
            "path_counts", "path_report", "path_steps", "sankey_tables", "session_paths",
-           "top_paths"]
+           "top_paths", "top_paths_query"]

@@ -33,7 +33,9 @@ middle values for an even count), so all engines give equal answers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -175,60 +177,51 @@ def within_dates(sessionized: ir.Table, since: date | None, until: date | None) 
 
 
 def timed_events(sessionized: ir.Table) -> ir.Table:
-    """Each event with ``ms`` (its time), ``ms_to_next`` and ``event_index`` in the session."""
+    """Each event with its timing in the session and its place in a page visit.
+
+    Adds ``ms`` (its time, :func:`epoch_ms`), ``ms_to_next`` (null on the session's
+    last event), ``event_index`` (1, 2, ... in the session), ``opens_visit`` /
+    ``closes_visit`` (first / last event of a page visit) and, on a visit's last event,
+    ``visit_ms``: from the visit's first event to the event after it (null when the
+    session ends on the visit).
+    """
     w = session_window(sessionized)
     t = sessionized.mutate(ms=epoch_ms(sessionized.event_time),
                            _next_ms=epoch_ms(sessionized.event_time.lead().over(w)),
                            event_index=ibis.row_number().over(w) + 1)
-    return t.mutate(ms_to_next=t._next_ms - t.ms).drop("_next_ms")
-
-
-def page_visits(timed: ir.Table, carry: Sequence[str] = ()) -> ir.Table:
-    """One row per page visit: the session, ``visit_number``, ``page``, ``start_ms`` and
-    ``duration_ms`` (its time to next; null when the session ends on it).
-
-    ``carry`` names session-level columns (the same on every event of a session, such
-    as ``breakdown``) to keep on each visit.
-    """
-    pages = timed.filter(timed.page.notnull())
-    w = session_window(pages)
-    before, after = pages.page.lag().over(w), pages.page.lead().over(w)
-    pages = pages.mutate(_opens=before.isnull() | (before != pages.page),
-                         _closes=after.isnull() | (after != pages.page))
-    pages = pages.mutate(visit_number=pages._opens.cast("int64").sum().over(
-        session_window(pages, cumulative=True)))
-    # The visit's last event is followed by whatever comes next in the session.
-    end = (pages.ms + pages.ms_to_next).max(where=pages._closes)
-    visits = pages.group_by([*SESSION_KEYS, "session_key", *carry, "visit_number",
-                             "page"]).aggregate(start_ms=pages.ms.min(), _end_ms=end)
-    return visits.mutate(duration_ms=visits._end_ms - visits.start_ms).drop("_end_ms")
+    t = t.mutate(ms_to_next=t._next_ms - t.ms).drop("_next_ms")
+    # Events with a page, in order, apart from those without one: their neighbours in
+    # this partition are the neighbouring page events.
+    pw = ibis.window(group_by=[*SESSION_KEYS, t.page.isnull()], order_by=event_order(t))
+    before, after = t.page.lag().over(pw), t.page.lead().over(pw)
+    t = t.mutate(opens_visit=t.page.notnull() & (before.isnull() | (before != t.page)),
+                 closes_visit=t.page.notnull() & (after.isnull() | (after != t.page)))
+    running = ibis.window(group_by=[*SESSION_KEYS, t.page.isnull()], order_by=event_order(t),
+                          rows=(None, 0))
+    null_ms: ir.IntegerValue = ibis.null("int64")
+    # Times only grow in a session, so the latest visit start seen is this visit's.
+    visit_start = ibis.ifelse(t.opens_visit, t.ms, null_ms).max().over(running)
+    return t.mutate(visit_ms=ibis.ifelse(t.closes_visit, t.ms + t.ms_to_next - visit_start,
+                                         null_ms))
 
 
 def session_table(sessionized: ir.Table, *, bounce_seconds: int = BOUNCE_SECONDS) -> ir.Table:
     """One row per session: its actor, customer, start, length, events, pages, bounce."""
-    timed = timed_events(sessionized)
-    first = timed.event_index == 1
+    t = timed_events(sessionized)
+    first = t.event_index == 1
     null_text: ir.StringValue = ibis.null("string")
-    sessions = timed.group_by(list(SESSION_KEYS)).aggregate(
-        session_key=timed.session_key.max(),
-        customer_key=timed.customer_key.max(),
-        start_local=timed.local_time.min(),
-        duration_ms=timed.ms.max() - timed.ms.min(),
-        events=timed.count(),
-        platform=ibis.ifelse(first, timed.platform, null_text).max())
-    visits = page_visits(timed)
-    per_session = visits.group_by(list(SESSION_KEYS)).aggregate(
-        _visits=visits.count(),
-        _first_page=ibis.ifelse(visits.visit_number == 1, visits.page, null_text).max())
-    joined = sessions.left_join(per_session, list(SESSION_KEYS)).select(
-        sessions, per_session._visits, per_session._first_page)
-    page_visit_count = joined._visits.fill_null(0)
-    return joined.select(
-        *SESSION_KEYS, "session_key", "customer_key", "start_local", "duration_ms", "events",
-        platform=joined.platform.fill_null(NO_VALUE),
-        page_visits=page_visit_count,
-        first_page=joined._first_page,
-        bounced=(page_visit_count == 1) & (joined.duration_ms < bounce_seconds * 1000))
+    sessions = t.group_by(list(SESSION_KEYS)).aggregate(
+        session_key=t.session_key.max(),
+        customer_key=t.customer_key.max(),
+        start_local=t.local_time.min(),
+        duration_ms=t.ms.max() - t.ms.min(),
+        events=t.count(),
+        page_visits=t.opens_visit.cast("int64").sum(),
+        first_page=t.page.argmin(t.event_index, where=t.page.notnull()),
+        platform=ibis.ifelse(first, t.platform, null_text).max())
+    return sessions.mutate(
+        platform=sessions.platform.fill_null(NO_VALUE),
+        bounced=(sessions.page_visits == 1) & (sessions.duration_ms < bounce_seconds * 1000))
 
 
 def median_by(table: ir.Table, keys: Sequence[str], value: str,
@@ -241,6 +234,19 @@ def median_by(table: ir.Table, keys: Sequence[str], value: str,
     # The middle rank(s) r satisfy |2r - (n + 1)| <= 1: one for odd n, two for even n.
     middle = ranked.filter((ranked._rank * 2 - ranked._n - 1).abs() <= 1)
     return middle.group_by(list(keys)).aggregate(**{name: middle._v.mean()})
+
+
+def medians_by(table: ir.Table, keys: Sequence[str], values: dict[str, ir.Value]
+               ) -> ir.Table:
+    """Several medians per group in one ranking pass: ``{output name: value}``."""
+    long = ibis.union(*[table.select(*keys, _metric=ibis.literal(name),
+                                     _value=value.cast("int64"))
+                        for name, value in values.items()])
+    medians = median_by(long, [*keys, "_metric"], "_value", "_median")
+    null: ir.FloatingValue = ibis.null("float64")
+    return medians.group_by(list(keys)).aggregate(**{
+        name: ibis.ifelse(medians._metric == name, medians._median, null).max()
+        for name in values})
 
 
 def with_medians(stats: ir.Table, medians: ir.Table, keys: Sequence[str]) -> ir.Table:
@@ -263,44 +269,33 @@ def session_stats(sessions: ir.Table, keys: Sequence[str]) -> ir.Table:
                         keys)
 
 
+def _dwell(events: ir.Table, keys: list[str], to_next: str) -> ir.Table:
+    """Per group: ``_counted`` summed, sessions, the ``to_next`` times and reported dwell."""
+    stats = events.group_by(keys).aggregate(
+        count=events._counted.sum(),
+        sessions=events.session_key.nunique(),
+        timed=events[to_next].count(),
+        total_ms_to_next=events[to_next].sum(),
+        reported=events.dwell_ms.count(),
+        total_reported_ms=events.dwell_ms.sum())
+    medians = medians_by(events, keys, {"median_ms_to_next": events[to_next],
+                                        "median_reported_ms": events.dwell_ms})
+    return with_medians(stats, medians, keys)
+
+
 def page_dwell(timed: ir.Table, group_by: Sequence[str] = ()) -> ir.Table:
-    """Per page (``name``) and session-level group: visits, time to next per visit and
-    the SDK's reported dwell."""
-    keys = [*group_by, "name"]
-    visits = page_visits(timed, carry=group_by)
-    visits = visits.mutate(name=visits.page)
-    stats = visits.group_by(keys).aggregate(
-        count=visits.count(),
-        sessions=visits.session_key.nunique(),
-        timed=visits.duration_ms.count(),
-        total_ms_to_next=visits.duration_ms.sum())
-    stats = with_medians(stats, median_by(visits, keys, "duration_ms", "median_ms_to_next"),
-                         keys)
-    pages = timed.filter(timed.page.notnull()).mutate(name=timed.page)
-    return _with_reported(stats, pages, keys)
+    """Per page (``name``) and group: visits, time to next per visit (PostHog's time on
+    page) and the SDK's reported dwell of its events."""
+    pages = timed.filter(timed.page.notnull())
+    pages = pages.mutate(name=pages.page, _counted=pages.opens_visit.cast("int64"))
+    return _dwell(pages, [*group_by, "name"], "visit_ms")
 
 
 def feature_dwell(timed: ir.Table, group_by: Sequence[str] = ()) -> ir.Table:
-    """Per event name (``name``) and session-level group: events, time to the next event
-    and the SDK's reported dwell."""
-    keys = [*group_by, "name"]
-    events = timed.mutate(name=timed.event_name)
-    stats = events.group_by(keys).aggregate(
-        count=events.count(),
-        sessions=events.session_key.nunique(),
-        timed=events.ms_to_next.count(),
-        total_ms_to_next=events.ms_to_next.sum())
-    stats = with_medians(stats, median_by(events, keys, "ms_to_next", "median_ms_to_next"),
-                         keys)
-    return _with_reported(stats, events, keys)
-
-
-def _with_reported(stats: ir.Table, events: ir.Table, keys: Sequence[str]) -> ir.Table:
-    reported = events.group_by(list(keys)).aggregate(
-        reported=events.dwell_ms.count(), total_reported_ms=events.dwell_ms.sum())
-    reported = with_medians(reported, median_by(events, keys, "dwell_ms",
-                                                "median_reported_ms"), keys)
-    return with_medians(stats, reported, keys)
+    """Per event name (``name``) and group: events, time to the next event and the SDK's
+    reported dwell."""
+    events = timed.mutate(name=timed.event_name, _counted=ibis.literal(1, "int64"))
+    return _dwell(events, [*group_by, "name"], "ms_to_next")
 
 
 def customer_sessions(sessions: ir.Table) -> ir.Table:
@@ -418,7 +413,7 @@ class SessionReport:
     since: date | None
     until: date | None
     breakdown: str | None
-    totals: tuple[SessionStats, ...]
+    totals: tuple[SessionStats, ...] = ()
     platforms: tuple[SessionStats, ...] = ()
     customers: tuple[SessionStats, ...] = ()
     pages: tuple[DwellStats, ...] = ()
@@ -468,6 +463,18 @@ def _dwell_stats(row: dict[str, Any]) -> DwellStats:
         median_reported_ms=_float(row["median_reported_ms"]))
 
 
+@contextmanager
+def materialized(engine: Engine, expr: ir.Table) -> Iterator[ir.Table]:
+    """Compute an intermediate once in engine memory for the several answers read from it
+    (each answer would otherwise recompute, and Ibis recompile, the whole tree)."""
+    name = f"_analysis_{uuid.uuid4().hex[:12]}"
+    table = engine.materialize(expr, name)
+    try:
+        yield table
+    finally:
+        engine.release(name)
+
+
 def _top_per_breakdown(stats: ir.Table, size: str, name: str, top: int) -> ir.Table:
     """The ``top`` largest groups of each breakdown value (ties: name ascending)."""
     w = ibis.window(group_by="breakdown", order_by=[stats[size].desc(), stats[name].asc()])
@@ -475,8 +482,41 @@ def _top_per_breakdown(stats: ir.Table, size: str, name: str, top: int) -> ir.Ta
     return ranked.filter(ranked._rank < top).drop("_rank")
 
 
-def _sorted_rows(rows: list[dict[str, Any]], size: str, name: str) -> list[dict[str, Any]]:
-    return sorted(rows, key=lambda r: (str(r["breakdown"]), -_int(r[size]), str(r[name])))
+def _session_answers(sessions: ir.Table, splits: Sequence[SessionsBy], top: int) -> ir.Table:
+    """Totals and the session-level splits as one query (``level`` says which is which):
+    one round trip, which matters on Spark where every query is a job."""
+    keys = ["level", "breakdown", "group"]
+    parts = [session_stats(sessions.mutate(level=ibis.literal("totals"),
+                                           group=ibis.literal("all")), keys)]
+    if SessionsBy.PLATFORM in splits:
+        parts.append(session_stats(sessions.mutate(level=ibis.literal("platforms"),
+                                                   group=sessions.platform), keys))
+    if SessionsBy.CUSTOMER in splits:
+        known = sessions.filter(sessions.customer_key.notnull())
+        known = known.mutate(level=ibis.literal("customers"), group=known.customer_key)
+        parts.append(_top_per_breakdown(session_stats(known, keys), "sessions", "group", top))
+    return ibis.union(*parts) if len(parts) > 1 else parts[0]
+
+
+def _dwell_answers(timed: ir.Table, splits: Sequence[SessionsBy], top: int) -> ir.Table:
+    """Time on page and per feature as one query (``level``: pages or features)."""
+    parts = []
+    for split, dwell, level in ((SessionsBy.PAGE, page_dwell, "pages"),
+                                (SessionsBy.FEATURE, feature_dwell, "features")):
+        if split in splits:
+            stats = _top_per_breakdown(dwell(timed, ["breakdown"]), "count", "name", top)
+            parts.append(stats.mutate(level=ibis.literal(level)))
+    return ibis.union(*parts) if len(parts) > 1 else parts[0]
+
+
+def _by_level(rows: list[dict[str, Any]], size: str, name: str
+              ) -> dict[str, list[dict[str, Any]]]:
+    """Rows per level, in report order: breakdown, largest first, then name."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: (str(r["breakdown"]), -_int(r[size]),
+                                           str(r[name]))):
+        out.setdefault(str(row["level"]), []).append(row)
+    return out
 
 
 def analyze_sessions(
@@ -494,37 +534,26 @@ def analyze_sessions(
         raise AnalysisError(f"the bounce threshold must be at least 1 s, got {bounce_seconds}")
     sessionized = within_dates(sessionize(events, gap=gap, offset_hours=offset_hours),
                                since, until)
-    sessionized = with_breakdown(sessionized, tags, breakdown)
-    sessions = session_table(sessionized, bounce_seconds=bounce_seconds)
-    groups = sessionized.select(*SESSION_KEYS, "breakdown").distinct()
-    sessions = sessions.join(groups, list(SESSION_KEYS))
-    totals = [_session_stats(r, "all") for r in sorted(
-        collect(engine, session_stats(sessions, ["breakdown"])),
-        key=lambda r: str(r["breakdown"]))]
-    found: dict[str, Any] = {}
-    if SessionsBy.PLATFORM in splits:
-        stats = session_stats(sessions, ["breakdown", "platform"])
-        rows = _sorted_rows(collect(engine, stats), "sessions", "platform")
-        found["platforms"] = tuple(_session_stats(r, str(r["platform"])) for r in rows)
-    if SessionsBy.CUSTOMER in splits:
-        known = sessions.filter(sessions.customer_key.notnull())
-        stats = _top_per_breakdown(session_stats(known, ["breakdown", "customer_key"]),
-                                   "sessions", "customer_key", top)
-        rows = _sorted_rows(collect(engine, stats), "sessions", "customer_key")
-        found["customers"] = tuple(_session_stats(r, str(r["customer_key"])) for r in rows)
+    # The breakdown is the customer's tag, the same on every event of a session.
+    per_session = with_breakdown(session_table(sessionized, bounce_seconds=bounce_seconds),
+                                 tags, breakdown)
+    with materialized(engine, per_session) as sessions:
+        levels = _by_level(collect(engine, _session_answers(sessions, splits, top)),
+                           "sessions", "group")
+    stats = {level: tuple(_session_stats(r, str(r["group"])) for r in rows)
+             for level, rows in levels.items()}
+    dwell: dict[str, tuple[DwellStats, ...]] = {}
     if SessionsBy.PAGE in splits or SessionsBy.FEATURE in splits:
-        timed = timed_events(sessionized)
-        for split, dwell, key in ((SessionsBy.PAGE, page_dwell, "pages"),
-                                  (SessionsBy.FEATURE, feature_dwell, "features")):
-            if split in splits:
-                stats = _top_per_breakdown(dwell(timed, ["breakdown"]), "count", "name",
-                                           top)
-                rows = _sorted_rows(collect(engine, stats), "count", "name")
-                found[key] = tuple(_dwell_stats(r) for r in rows)
+        timed = with_breakdown(timed_events(sessionized), tags, breakdown)
+        rows = collect(engine, _dwell_answers(timed, splits, top))
+        dwell = {level: tuple(_dwell_stats(r) for r in level_rows)
+                 for level, level_rows in _by_level(rows, "count", "name").items()}
     return SessionReport(
         gap_seconds=gap_seconds(gap), offset_hours=offset_hours,
         bounce_seconds=bounce_seconds, since=since, until=until, breakdown=breakdown,
-        totals=tuple(totals), splits=tuple(s.value for s in splits), **found)
+        splits=tuple(s.value for s in splits), totals=stats.get("totals", ()),
+        platforms=stats.get("platforms", ()), customers=stats.get("customers", ()),
+        pages=dwell.get("pages", ()), features=dwell.get("features", ()))
 
 
 def session_report(
@@ -542,5 +571,5 @@ def session_report(
 
 __all__ = ["BOUNCE_SECONDS", "DEFAULT_GAP", "DwellStats", "SessionReport", "SessionStats",
            "SessionsBy", "analyze_sessions", "customer_sessions", "epoch_ms", "event_order",
-           "feature_dwell", "page_dwell", "page_visits", "session_report", "session_stats",
-           "session_table", "sessionize", "timed_events", "within_dates"]
+           "feature_dwell", "materialized", "medians_by", "page_dwell", "session_report",
+           "session_stats", "session_table", "sessionize", "timed_events", "within_dates"]
