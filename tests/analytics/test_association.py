@@ -44,6 +44,10 @@ from tests.analytics.reference_patterns import (
 )
 from tests.conftest import FIRST_AS_OF, Ingested
 
+# py4j leaves its sockets to the garbage collector on Spark: not ours to close.
+pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning"),
+              pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
+
 Baskets = dict[str, set[str]]
 ITEMS = ("a", "b", "c", "d", "e", "f", "é", "B")  # upper case and accents: string order
 

@@ -61,6 +61,10 @@ from tests.analytics.reference_patterns import (
 )
 from tests.conftest import Ingested
 
+# py4j leaves its sockets to the garbage collector on Spark: not ours to close.
+pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning"),
+              pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
+
 Rows = list[dict[str, Any]]
 approx = pytest.approx
 
@@ -157,6 +161,8 @@ def check_mix(engine: Engine, txns: Rows, scope: PatternScope) -> None:
         assert (r.transactions, r.customers, r.category) == (n, people, None)
         assert r.amount_cny == approx(amount)
         assert r.share_of_transactions == approx(n / len(rows) if rows else 0.0)
+        money = sum(v[2] for v in want.values())
+        assert r.share_of_amount == approx(amount / money if money else None)
     codes = mcc_mix(engine, t, scope)
     want = ref_mix(rows, "mcc")
     assert [r.key for r in codes.rows] == sorted(want, key=lambda k: (-want[k][0], k))

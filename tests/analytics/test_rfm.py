@@ -47,6 +47,10 @@ from tests.analytics.reference_patterns import (
 )
 from tests.conftest import FIRST_AS_OF, Ingested
 
+# py4j leaves its sockets to the garbage collector on Spark: not ours to close.
+pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning"),
+              pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
+
 DEFAULT = RfmParams()
 CUTS = (DEFAULT.recency_cuts, DEFAULT.frequency_cuts, DEFAULT.monetary_cuts)
 

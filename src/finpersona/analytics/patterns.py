@@ -595,7 +595,7 @@ def channel_mix(engine: Engine, transactions: ir.Table, scope: PatternScope) -> 
     found, money = _mix(engine, t, "channel", with_category=False)
     rows = {r.key: r for r in found}
     for channel in CHANNELS:
-        rows.setdefault(channel, MixRow(channel, None, 0, 0, 0.0, 0.0, None))
+        rows.setdefault(channel, MixRow(channel, None, 0, 0, 0.0, 0.0, 0.0 if money else None))
     ordered = sorted(rows.values(), key=lambda r: _channel_order(r.key))
     return MixResult("channel", sum(r.transactions for r in ordered), money, tuple(ordered))
 
