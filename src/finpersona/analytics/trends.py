@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -337,6 +338,23 @@ def _model_name(trend: str | None, damped: bool, seasonal: str | None, season: i
     return f"ETS(A,{t},{'A' if seasonal else 'N'})" + (f" m={season}" if seasonal else "")
 
 
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Run numpy's linear algebra on one thread while fitting.
+
+    The matrices of a small state-space model are tiny: extra BLAS threads only fight
+    each other (and the engine) for the cores, which makes fitting up to ten times slower
+    on a busy machine. threadpoolctl comes with scikit-learn; without it nothing changes.
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - installed with scikit-learn (mlxtend)
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
+
+
 def _fit_ets(values: Sequence[float], trend: str | None, damped: bool, seasonal: str | None,
              season: int) -> Any:
     import pandas as pd
@@ -380,14 +398,16 @@ def fit_forecast(values: Sequence[float], season: int, horizon: int,
     if max(values) == min(values):
         return _flat_fit(float(values[0]), horizon, n)
     best: tuple[float, str, Any] | None = None
-    for trend, damped, seasonal in _candidates(n, season):
-        try:
-            result = _fit_ets(values, trend, damped, seasonal, season)
-        except (ValueError, np.linalg.LinAlgError, ZeroDivisionError):
-            continue
-        aicc = float(result.aicc)
-        if math.isfinite(aicc) and (best is None or aicc < best[0]):
-            best = (aicc, _model_name(trend, damped, seasonal, season), result)
+    with _one_blas_thread():
+        for trend, damped, seasonal in _candidates(n, season):
+            try:
+                result = _fit_ets(values, trend, damped, seasonal, season)
+            except (ValueError, np.linalg.LinAlgError, ZeroDivisionError):
+                continue
+            aicc = float(result.aicc)
+            # -inf is a perfect fit (no error left), which is the best there is.
+            if not math.isnan(aicc) and aicc < math.inf and (best is None or aicc < best[0]):
+                best = (aicc, _model_name(trend, damped, seasonal, season), result)
     if best is None:
         return ForecastFit("none: no model could be fitted", (), (), ())
     _, name, result = best
@@ -404,22 +424,29 @@ def fit_forecast(values: Sequence[float], season: int, horizon: int,
 # -- anomalies ----------------------------------------------------------------------------
 
 
-def _rolling_median_residuals(values: Sequence[float]) -> list[float]:
-    n = len(values)
-    out = []
-    for i, v in enumerate(values):
-        window = values[max(0, i - HAMPEL_HALF_WINDOW):min(n, i + HAMPEL_HALF_WINDOW + 1)]
-        out.append(v - median(window))
-    return out
+def _rolling_median(values: Sequence[float], width: int) -> list[float]:
+    """Centred rolling median; at the ends the first/last full window (never a partial one,
+    which would see only part of a season)."""
+    n, half = len(values), width // 2
+    starts = [min(max(0, i - half), n - width) for i in range(n)]
+    return [median(values[s:s + width]) for s in starts]
 
 
-def _stl_residuals(values: Sequence[float], season: int) -> list[float]:
-    import pandas as pd
-    from statsmodels.tsa.seasonal import STL
+def baseline_residuals(values: Sequence[float], season: int | None) -> list[float]:
+    """What a robust baseline leaves unexplained: value - trend - seasonal effect.
 
-    fit = STL(pd.Series([float(v) for v in values], dtype="float64"), period=season,
-              robust=True).fit()
-    return [float(r) for r in fit.resid]
+    The trend is a centred rolling median (one season wide, made odd; five periods
+    without a season); the seasonal effect of a position in the season is the median
+    of the detrended values at that position. Medians make one spike unable to move
+    the baseline that judges it.
+    """
+    width = (season | 1) if season else 2 * HAMPEL_HALF_WINDOW + 1
+    trend = _rolling_median(values, width)
+    detrended = [v - t for v, t in zip(values, trend, strict=True)]
+    if not season:
+        return detrended
+    effects = [median(detrended[k::season]) for k in range(season)]
+    return [d - effects[i % season] for i, d in enumerate(detrended)]
 
 
 def robust_z(residuals: Sequence[float]) -> list[float]:
@@ -437,17 +464,14 @@ def robust_z(residuals: Sequence[float]) -> list[float]:
 def anomaly_scores(values: Sequence[float], season: int) -> list[float] | None:
     """Robust z-scores of each point's residual from a robust baseline.
 
-    The baseline is a robust STL decomposition (trend + season, outliers
-    down-weighted) when the series spans two full seasons, otherwise a centred
-    rolling median of five periods (a Hampel filter). Scores need 5+ points.
+    The baseline (:func:`baseline_residuals`) has a seasonal effect when the series
+    spans two full seasons, otherwise it is a rolling median of five periods (a
+    Hampel filter). Scores need at least 5 points.
     """
     if len(values) < 2 * HAMPEL_HALF_WINDOW + 1:
         return None
-    if len(values) >= 2 * season:
-        residuals = _stl_residuals(values, season)
-    else:
-        residuals = _rolling_median_residuals(values)
-    return robust_z(residuals)
+    seasonal = season if len(values) >= 2 * season else None
+    return robust_z(baseline_residuals(values, seasonal))
 
 
 # -- putting it together -------------------------------------------------------------------
