@@ -121,6 +121,32 @@ def build_cmd(
 
 
 @app.command()
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "report.html"),
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Tag snapshot date YYYY-MM-DD (default: the latest build).")] = None,
+    workspace: WorkspaceOpt = None,
+    engine: EngineOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the overview as one self-contained HTML file (charts work offline)."""
+    from finpersona.report import write_report
+
+    day = run_cli(lambda: parse_date(as_of)) if as_of else None
+    ws = run_cli(lambda: open_ws(workspace, engine, create=False))
+    with progress_bar(not as_json) as progress:
+        summary = run_cli(lambda: write_report(ws, out_file, as_of=day, progress=progress))
+    if as_json:
+        emit_json(summary)
+        return
+    out.print(f"[green]wrote[/] {summary.path} ({summary.bytes / 2**20:.1f} MB, as of "
+              f"{summary.as_of}): {len(summary.sections)} sections")
+    for key, why in summary.missing.items():
+        out.print(f"[yellow]not drawn[/] {key}: {why}")
+
+
+@app.command()
 def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Show the warehouse: tables, rows and snapshots."""
     from finpersona.warehouse import Warehouse

@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from finpersona.analytics.credit import compute_vintage, default_as_of
+from finpersona.analytics.funnel import FunnelSpec, analyze_funnel
 from finpersona.analytics.lifecycle import LifecycleQuery, analyze_lifecycle
 from finpersona.analytics.paths import path_report
+from finpersona.analytics.patterns import compute_patterns
 from finpersona.analytics.retention import RetentionQuery, analyze_retention
+from finpersona.analytics.rfm import compute_rfm
 from finpersona.analytics.trends import analyze_trend
 from finpersona.report import charts
 from finpersona.report.page import Section, Table
@@ -20,7 +23,9 @@ from finpersona.report.page import Section, Table
 if TYPE_CHECKING:
     from finpersona.report.overview import ReportContext
 
+MAIN_FUNNEL = ("product_view", "loan_apply_start", "loan_apply_submit")
 RETENTION_WEEKS = 12
+WEEKDAYS = ("一 Mon", "二 Tue", "三 Wed", "四 Thu", "五 Fri", "六 Sat", "日 Sun")
 VINTAGE_COHORTS = 12  # the latest disbursement months drawn
 
 
@@ -113,4 +118,84 @@ def spend_trend(ctx: ReportContext) -> Section:
         value_label="CNY"))
     if fc is not None:
         section.tables.append(Table(["模型 · model", "区间 · level"], [[fc.model, fc.level]]))
+    return section
+
+
+def rfm_classes(ctx: ReportContext) -> Section:
+    result = compute_rfm(ctx.data, as_of=ctx.as_of)
+    names = [c.name for c in result.classes]
+    counts = [c.customers if c.customers >= ctx.k else 0 for c in result.classes]
+    shown = [f"{c.customers:,}" if c.customers >= ctx.k else f"<{ctx.k}"
+             for c in result.classes]
+    section = Section("rfm", "RFM 客户价值分类", "RFM classes",
+                      f"近 {result.window_days} 天的最近消费、消费频次和金额，"
+                      f"按{'分位数' if result.scoring == 'quantile' else '固定阈值'}评分。",
+                      f"Recency, frequency and monetary value over {result.window_days} days, "
+                      f"{result.scoring} scoring; {result.active_customers:,} of "
+                      f"{result.customers:,} customers spent in the window.")
+    section.figures.append(charts.bars("RFM 八类客户 · The eight RFM classes", names, counts,
+                                       value_label="customers", text=shown))
+    section.figures.append(charts.bars("各类消费总额 · Spend by class (CNY)", names,
+                                       [c.total_monetary for c in result.classes],
+                                       value_label="CNY"))
+    section.tables.append(Table(
+        ["类别 · class", "客户 · customers", "占比 · share", "平均间隔(天) · mean recency",
+         "平均频次 · mean frequency", "平均金额 · mean spend"],
+        [[c.name, c.customers if c.customers >= ctx.k else f"<{ctx.k}", c.share,
+          c.mean_recency_days, c.mean_frequency, c.mean_monetary] for c in result.classes]))
+    return section
+
+
+def consumption_heatmap(ctx: ReportContext) -> Section:
+    result = compute_patterns(ctx.data, views=["heatmap", "festivals", "channels"])
+    section = Section("heatmap", "消费时间与渠道", "When and where customers spend",
+                      "按当地时间的星期 × 小时统计的消费笔数；节日与平日对比；渠道构成。",
+                      "Purchases by local weekday and hour; festivals against ordinary "
+                      "days; the channel mix.")
+    if result.heatmap is not None:
+        z = [[0.0] * 24 for _ in range(7)]
+        for cell in result.heatmap.cells:
+            z[cell.weekday - 1][cell.hour] = float(cell.transactions)
+        section.figures.append(charts.heatmap(
+            "消费热力图 · Purchases by weekday × hour", z, list(range(24)), list(WEEKDAYS),
+            x_label="hour (local)", y_label="weekday", colorscale="YlOrRd", annotate=False))
+    if result.festivals is not None:
+        rows = [r for r in result.festivals.rows if r.channel == "all"]
+        section.figures.append(charts.bars(
+            "节日与平日（日均笔数）· Festivals vs ordinary days (purchases per day)",
+            [r.occasion for r in rows], [r.transactions_per_day or 0.0 for r in rows],
+            value_label="purchases per day",
+            text=[f"{r.transactions_per_day or 0:,.0f} (×{r.lift:.2f})" if r.lift else
+                  f"{r.transactions_per_day or 0:,.0f}" for r in rows]))
+    if result.channels is not None:
+        mix = result.channels.rows
+        section.figures.append(charts.bars(
+            "渠道构成 · Channel mix (share of purchases)", [m.key for m in mix],
+            [m.share_of_transactions for m in mix], value_label="share",
+            text=[f"{m.share_of_transactions:.1%}" for m in mix]))
+    return section
+
+
+def main_funnel(ctx: ReportContext) -> Section:
+    spec = FunnelSpec.parse(list(MAIN_FUNNEL), "14d", "ordered")
+    result = analyze_funnel(ctx.data, spec, period="month")
+    steps = list(result.steps)
+    section = Section("funnel", "贷款申请漏斗", "Loan application funnel",
+                      "浏览产品 → 开始申请 → 提交申请，14 天转化窗口，按顺序。",
+                      "Product view → application started → submitted, in order within "
+                      "14 days of the first step.")
+    section.figures.append(charts.funnel(
+        "贷款漏斗 · Loan funnel", [s.name for s in steps], [s.count for s in steps],
+        [s.conversion_from_first or 0.0 for s in steps]))
+    periods = [p for p in result.over_time if p.complete and p.conversion is not None]
+    if periods:
+        section.figures.append(charts.lines(
+            "月度转化率 · Conversion by month of entry", [p.period_start for p in periods],
+            {"提交/浏览 submitted / viewed": [p.conversion for p in periods]},
+            value_label="conversion", percent=True))
+    section.tables.append(Table(
+        ["步骤 · step", "客户 · customers", "较首步 · from first", "较上步 · from previous",
+         "转化用时中位数(秒) · median seconds"],
+        [[s.name, s.count, s.conversion_from_first, s.conversion_from_previous,
+          s.time_to_convert.median_seconds if s.time_to_convert else None] for s in steps]))
     return section

@@ -119,13 +119,22 @@ def tag_distributions(ctx: ReportContext) -> Section:
 def _sections() -> list[SectionBuilder]:
     from finpersona.report import behaviour as b
 
-    return [customer_base, tag_distributions, b.paths_sankey, b.retention_matrix,
-            b.lifecycle_bars, b.spend_trend, b.vintage_curves]
+    # The order of the issue's overview: base, tags, RFM, funnel, retention, paths,
+    # the consumption heat map, then lifecycle, trend and credit vintages.
+    return [customer_base, tag_distributions, b.rfm_classes, b.main_funnel,
+            b.retention_matrix, b.paths_sankey, b.consumption_heatmap, b.lifecycle_bars,
+            b.spend_trend, b.vintage_curves]
 
 
-def build_sections(ctx: ReportContext, builders: list[SectionBuilder]) -> list[Section]:
+Progress = Callable[[str, int, int], None]
+
+
+def build_sections(ctx: ReportContext, builders: list[SectionBuilder],
+                   progress: Progress | None = None) -> list[Section]:
     out = []
-    for builder in builders:
+    for n, builder in enumerate(builders):
+        if progress is not None:
+            progress(builder.__name__.replace("_", " "), n, len(builders))
         try:
             out.append(builder(ctx))
         except (AnalysisError, WarehouseError) as exc:
@@ -135,16 +144,19 @@ def build_sections(ctx: ReportContext, builders: list[SectionBuilder]) -> list[S
 
 
 def write_report(workspace: Workspace, out: Path, *, engine: str | None = None,
-                 as_of: date | None = None) -> ReportSummary:
+                 as_of: date | None = None, progress: Progress | None = None) -> ReportSummary:
     """Compute the overview on the workspace's engine and write one HTML file."""
     with open_analytics(workspace, engine) as data:
         dates = data.snapshot_dates()
         if not dates:
             raise AnalysisError("no tag snapshot yet: run `finpersona build` first")
         chosen = as_of or dates[-1]
+        if chosen not in dates:  # a wrong date is the user's mistake, not a missing section
+            known = ", ".join(d.isoformat() for d in dates[-5:])
+            raise AnalysisError(f"no tag snapshot for {chosen}; latest builds: {known}")
         ctx = ReportContext(data, load_catalogue(workspace.tags_dir), chosen,
                             workspace.settings.k_anonymity)
-        sections = build_sections(ctx, _sections())
+        sections = build_sections(ctx, _sections(), progress)
         engine_name = data.engine.name
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     meta = (f"as of {chosen} · engine {engine_name} · time zone "
