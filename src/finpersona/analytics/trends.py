@@ -415,10 +415,10 @@ def fit_forecast(values: Sequence[float], season: int, horizon: int,
         warnings.simplefilter("ignore")
         frame = result.get_prediction(start=n, end=n + horizon - 1).summary_frame(
             alpha=1 - level)
-    clip = [max(0.0, float(v)) for v in frame["mean"]]
+    mean = [max(0.0, float(v)) for v in frame["mean"]]
     low = [max(0.0, float(v)) for v in frame["pi_lower"]]
     high = [max(0.0, float(v)) for v in frame["pi_upper"]]
-    return ForecastFit(name, tuple(clip), tuple(low), tuple(high))
+    return ForecastFit(name, tuple(mean), tuple(low), tuple(high))
 
 
 # -- anomalies ----------------------------------------------------------------------------
@@ -491,30 +491,43 @@ def _complete_span(points: Sequence[tuple[date, float, bool]]) -> tuple[int, int
     return start, end
 
 
-def _series(name: str, values: dict[date, float], starts: list[date], first: date, last: date,
-            period: Period, horizon: int, level: float, threshold: float) -> TrendSeries:
-    raw = [(s, values.get(s, 0.0), s < first or next_period(s, period) - timedelta(days=1) > last)
-           for s in starts]
-    lo, hi = _complete_span(raw)
-    complete = [v for _, v, _ in raw[lo:hi]]
-    season = SEASON_LENGTH[period]
-    scores = anomaly_scores(complete, season)
+def _scored_points(raw: Sequence[tuple[date, float, bool]], lo: int, hi: int, season: int,
+                   threshold: float) -> tuple[TrendPoint, ...]:
+    """The history with anomaly scores on its complete part ``raw[lo:hi]``."""
+    scores = anomaly_scores([v for _, v, _ in raw[lo:hi]], season)
     points = []
     for i, (start, value, partial) in enumerate(raw):
         score = scores[i - lo] if scores is not None and lo <= i < hi else None
         points.append(TrendPoint(start, value, partial,
                                  score is not None and abs(score) > threshold, score))
+    return tuple(points)
+
+
+def _forecast_after(last_complete: date, complete: Sequence[float], period: Period,
+                    horizon: int, level: float) -> Forecast:
+    fit = fit_forecast(complete, SEASON_LENGTH[period], horizon, level)
+    dates, current = [], last_complete
+    for _ in fit.mean:
+        current = next_period(current, period)
+        dates.append(current)
+    return Forecast(fit.model, level, tuple(
+        ForecastPoint(d, m, low, up)
+        for d, m, low, up in zip(dates, fit.mean, fit.lower, fit.upper, strict=True)))
+
+
+def _series(name: str, values: dict[date, float], starts: list[date], first: date, last: date,
+            period: Period, horizon: int, level: float, threshold: float) -> TrendSeries:
+    raw = [(s, values.get(s, 0.0), s < first or next_period(s, period) - timedelta(days=1) > last)
+           for s in starts]
+    lo, hi = _complete_span(raw)
+    points = _scored_points(raw, lo, hi, SEASON_LENGTH[period], threshold)
     forecast = None
     if horizon > 0:
-        fit = fit_forecast(complete, season, horizon, level)
-        dates, current = [], raw[hi - 1][0] if hi > lo else floor_period(last, period)
-        for _ in fit.mean:
-            current = next_period(current, period)
-            dates.append(current)
-        forecast = Forecast(fit.model, level, tuple(
-            ForecastPoint(d, m, low, up)
-            for d, m, low, up in zip(dates, fit.mean, fit.lower, fit.upper, strict=True)))
-    return TrendSeries(name, tuple(points), forecast)
+        # With no complete period the fit has no data and says so; dates start after `last`.
+        last_complete = raw[hi - 1][0] if hi > lo else floor_period(last, period)
+        forecast = _forecast_after(last_complete, [v for _, v, _ in raw[lo:hi]], period,
+                                   horizon, level)
+    return TrendSeries(name, points, forecast)
 
 
 def compute_trend(engine: Engine, source: ir.Table, metric: str | Metric, *,
