@@ -98,8 +98,12 @@ def test_random_logs_match_the_reference(engine: Engine) -> None:
             with pytest.raises(AnalysisError, match="unknown event"):
                 lifecycle(engine, events, query, offset)
             return
-        assert lifecycle(engine, events, query, offset) == want(
-            ref.lifecycle, events, query, offset)
+        got = lifecycle(engine, events, query, offset)
+        assert got == want(ref.lifecycle, events, query, offset)
+        # The states add up: active(p) = active(p-1) + new + resurrecting + dormant.
+        for before, now in zip(got["periods"], got["periods"][1:], strict=False):
+            assert now["active"] == (before["active"] + now["new"] + now["resurrecting"]
+                                     + now["dormant"])
         if query.period is not Period.DAY:
             assert stickiness(engine, events, query, offset) == want(
                 ref.stickiness, events, query, offset)

@@ -126,7 +126,7 @@ OFFSETS = st.sampled_from([8.0, 0.0, -5.0, 5.5])
 
 
 def test_random_logs_match_the_reference(engine: Engine) -> None:
-    @settings(max_examples=examples_for(engine), deadline=None,
+    @settings(max_examples=examples_for(engine, spark=4), deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(events=event_logs(), query=queries(), offset=OFFSETS)
     def check(events: list[dict[str, Any]], query: RetentionQuery, offset: float) -> None:
