@@ -232,7 +232,9 @@ def _table_baskets(engine: Engine, table: Any) -> Baskets:
 
 
 def test_baskets_match_the_brute_force(engine: Engine) -> None:
-    products = ibis.memtable(warehouse_rows("products", PRODUCTS))
+    # Only the columns baskets read: Ibis cannot register a null decimal column on Spark.
+    products = ibis.memtable(warehouse_rows("products", PRODUCTS).select(
+        ["product_id", "product_type"]))
 
     @settings(max_examples=examples_for(engine, duckdb=30, spark=3), deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -292,15 +292,16 @@ def spending_distribution(engine: Engine, transactions: ir.Table, customers: ir.
         customers=everyone.count(), buyers=everyone.count(where=everyone.n > 0),
         purchases=everyone.n.sum(), amount=everyone.spend.sum()))
     [tickets] = collect(engine, paid.aggregate(n=paid.count()))
-    quantiles = _ticket_quantiles(engine, paid, int(tickets["n"]))
-    customers_n, buyers = int(totals["customers"]), int(totals["buyers"])
+    quantiles = _ticket_quantiles(engine, paid, int(tickets["n"] or 0))
+    # Spark counts with a condition as a sum: null, not 0, over no rows.
+    customers_n, buyers = int(totals["customers"] or 0), int(totals["buyers"] or 0)
     purchases, amount = int(totals["purchases"] or 0), _money(totals["amount"])
     return DistributionResult(
         customers=customers_n, customers_with_purchases=buyers, purchases=purchases,
-        purchases_cny=int(tickets["n"]), amount_cny=amount,
+        purchases_cny=int(tickets["n"] or 0), amount_cny=amount,
         mean_purchases_per_customer=_ratio(purchases, customers_n),
         mean_spend_per_buyer=_ratio(amount, buyers),
-        mean_ticket=_ratio(amount, int(tickets["n"])),
+        mean_ticket=_ratio(amount, int(tickets["n"] or 0)),
         ticket_quantiles=quantiles,
         count_histogram=_histogram(count_rows, count_edges),
         spend_histogram=_histogram(spend_rows, spend_edges),
