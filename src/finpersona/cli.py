@@ -293,8 +293,11 @@ def demo(
     out.print(f"  daily summary snapshot: {built.paths.get('daily_summary')}")
     out.print(f"  tag snapshot: {built.paths.get('tag_snapshot')}")
     out.print(f"  run records: {ws.runs_dir}")
-    out.print("  next: finpersona tags list · finpersona customer show KEY · "
-              "finpersona audience count \"age BETWEEN 25 AND 35\" · finpersona status")
+    out.print("  next: finpersona report --out report.html · finpersona tags list · "
+              "finpersona customer show KEY · "
+              "finpersona audience count \"age BETWEEN 25 AND 35\" · "
+              "finpersona analyze funnel --steps product_view,loan_apply_start,"
+              "loan_apply_submit")
 
 
 def main() -> None:
