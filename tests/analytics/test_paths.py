@@ -109,10 +109,8 @@ def test_random_logs_match_the_reference(engine: Engine) -> None:
 
 def test_repeats_collapse_and_pageless_events_are_skipped(engine: Engine) -> None:
     events = walk("a", "home", "home", None, "list", "list", "home", "detail")
-    got = run(engine, events, steps=3)
-    assert paths_of(got) == [("home → list → home", 1)]
-    assert run(engine, events, steps=10).paths[0].steps == ("home", "list", "home", "detail")
-    assert run(engine, events, steps=1).paths[0].steps == ("home",)
+    assert paths_of(run(engine, events, steps=3)) == [("home → list → home", 1)]
+    assert paths_of(run(engine, events, steps=1)) == [("home", 1)]
 
 
 def test_top_paths_count_sessions_and_break_ties_by_name(engine: Engine) -> None:
@@ -190,20 +188,33 @@ def test_empty_input_gives_no_paths(engine: Engine) -> None:
     assert (got.sessions, got.paths, got.sankey.nodes) == (0, (), ())
 
 
-def test_bad_requests_are_clear_errors(engine: Engine) -> None:
+def test_unknown_names_are_clear_errors(engine: Engine) -> None:
+    events = walk("a", "home", "list")
+    for kw, message in [
+        ({"start": "nope"}, "no session in range has page 'nope'; most common: home, list"),
+        ({"start": "home", "end": "nope"}, "'nope'"),
+        ({"element": "event", "start": "home"}, "has event 'home'"),
+    ]:
+        with pytest.raises(AnalysisError, match=message):
+            run(engine, events, **kw)
+
+
+def test_bad_requests_are_clear_errors() -> None:
+    # Checked before any query runs, so on one engine.
+    engine = engine_for("duckdb")
     events = walk("a", "home", "list")
     for kw, message in [
         ({"steps": 0}, "between 1 and 10"), ({"steps": 11}, "between 1 and 10"),
-        ({"top": 0}, "--top"), ({"element": "screen"}, "unknown path element"),
+        ({"top": 0}, "--top"), ({"sankey_nodes": 0}, "Sankey"),
+        ({"element": "screen"}, "unknown path element"),
         ({"direction": "sideways"}, "unknown direction"),
+        ({"direction": "between"}, "give --from and --to"),
         ({"direction": "previous"}, "needs a page"),
         ({"end": "list", "direction": "next"}, "--to looks back"),
         ({"start": "home", "end": "list", "direction": "next"}, "does not apply"),
         ({"start": "home", "steps": 1}, "at least 2"),
-        ({"start": "nope"}, "no session in range has page 'nope'; most common: home, list"),
-        ({"start": "home", "end": "nope"}, "'nope'"),
-        ({"element": "event", "start": "home"}, "has event 'home'"),
-        ({"gap": "-5m"}, "cannot read duration"),
+        ({"gap": "-5m"}, "cannot read duration"), ({"gap": "0h"}, "positive"),
+        ({"since": date(2025, 3, 2), "until": date(2025, 3, 1)}, "after"),
     ]:
         with pytest.raises(AnalysisError, match=message):
             run(engine, events, **kw)
@@ -250,13 +261,18 @@ def bank_events(data: Any) -> list[dict[str, Any]]:
     return list(data.engine.to_arrow(data.events().select(*columns)).to_pylist())
 
 
-def test_synthetic_bank_matches_the_reference(ingested: Any) -> None:
-    with open_analytics(ingested.workspace) as data:
+def bank_reports(data: Any) -> list[PathReport]:
+    """Entry pages, event paths from the app opening, the loan funnel's pages."""
+    return [path_report(data, steps=1, top=3),
+            path_report(data, element="event", start="app_open", steps=3),
+            path_report(data, start="product_detail", end="loan_apply", steps=3)]
+
+
+def test_synthetic_bank_matches_the_reference(ingest_with: Callable[[str], Any]) -> None:
+    with open_analytics(ingest_with("duckdb").workspace) as data:
         events = bank_events(data)
+        entry, by_event, funnel = bank_reports(data)
         offset = data.offset_hours
-        entry = path_report(data, steps=1, top=3)
-        by_event = path_report(data, element="event", start="app_open", steps=3)
-        funnel = path_report(data, start="product_detail", end="loan_apply", steps=3)
     gap = timedelta(minutes=30)
     assert entry == ref.path_report(events, gap=gap, offset_hours=offset, steps=1, top=3)
     assert by_event == ref.path_report(events, gap=gap, offset_hours=offset,
@@ -265,22 +281,22 @@ def test_synthetic_bank_matches_the_reference(ingested: Any) -> None:
                                      start="product_detail", end="loan_apply", steps=3)
     # Sessions open the app on its home page (the web opens on a browse page) and
     # most logged-in sessions log in right after opening the app.
-    assert entry.paths[0].steps == ("home",) and entry.paths[0].share > 0.8
+    assert entry.paths[0].steps == ("home",) and (entry.paths[0].share or 0) > 0.8
     assert by_event.next_steps[0].name == "login"
-    assert by_event.next_steps[0].share > 0.4
+    assert (by_event.next_steps[0].share or 0) > 0.4
     # Loan applications are reached from the product page (the planted funnel).
-    assert funnel.converted > 0
+    assert (funnel.converted or 0) > 0
     assert all(p.steps[-2:] == ("product_detail", "loan_apply") for p in funnel.paths)
 
 
 @pytest.mark.parametrize("spark", [pytest.param("spark", marks=SPARK_MARKS)])
 def test_engines_agree_on_the_bank(spark: str, ingest_with: Callable[[str], Any]) -> None:
+    # DuckDB equals the reference above, so Spark does too when they agree.
     reports = []
     for name in ("duckdb", spark):
         with open_analytics(ingest_with(name).workspace) as data:
-            reports.append(path_report(data, start="home", steps=4, top=20))
+            reports.append(bank_reports(data))
     assert reports[0] == reports[1]
-    assert reports[0].sessions > 1000
 
 
 # -- command line -----------------------------------------------------------------------

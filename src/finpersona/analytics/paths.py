@@ -227,41 +227,28 @@ def sankey_tables(counts: ir.Table, query: PathQuery,
     ``step`` is the offset from the anchor (0); a link's target is at ``step + 1``.
     """
     cols = query.columns
-
-    def offset(index: int) -> ir.IntegerValue:
-        return ibis.literal(index - query.anchor_index).cast("int64")
-
-    parts = []
-    for i, c in enumerate(cols):
-        present = counts.filter(counts[c].notnull())
-        parts.append(present.group_by(name=present[c]).aggregate(
-            sessions=present.sessions.sum()).mutate(step=offset(i)))
-    nodes = ibis.union(*parts) if len(parts) > 1 else parts[0]
+    null_text: ir.StringValue = ibis.null("string")
+    # One row per path and step: the name there and the one after it.
+    long = ibis.union(*[counts.select(
+        step=ibis.literal(i - query.anchor_index).cast("int64"), name=counts[c],
+        target=counts[cols[i + 1]] if i + 1 < len(cols) else null_text,
+        sessions=counts.sessions) for i, c in enumerate(cols)])
+    long = long.filter(long.name.notnull())
+    nodes = long.group_by(["step", "name"]).aggregate(sessions=long.sessions.sum())
     w = ibis.window(group_by="step", order_by=[nodes.sessions.desc(), nodes.name.asc()])
     ranked = nodes.mutate(_rank=ibis.row_number().over(w))
-    labels = ranked.select("step", "name", "sessions", label=ibis.ifelse(
+    labels = ranked.select(_l_step="step", _l_name="name", _label=ibis.ifelse(
         ranked._rank < per_step, ranked.name, ibis.literal(OTHER)))
-    merged_nodes = labels.group_by(["step", "label"]).aggregate(
-        sessions=labels.sessions.sum()).rename(name="label")
-    link_parts = []
-    for i in range(len(cols) - 1):
-        source, target = counts[cols[i]], counts[cols[i + 1]]
-        pair = counts.filter(source.notnull() & target.notnull())
-        link_parts.append(pair.group_by(source=pair[cols[i]], target=pair[cols[i + 1]])
-                          .aggregate(sessions=pair.sessions.sum()).mutate(step=offset(i)))
-    if not link_parts:
-        empty = merged_nodes.filter(ibis.literal(False))
-        return merged_nodes, empty.select(step=empty.step, source=empty.name,
-                                          target=empty.name, sessions=empty.sessions)
-    links = ibis.union(*link_parts) if len(link_parts) > 1 else link_parts[0]
-    src = labels.select(_s_step="step", _s_name="name", _s_label="label")
-    dst = labels.select(_t_step="step", _t_name="name", _t_label="label")
-    joined = links.join(src, (links.step == src._s_step) & (links.source == src._s_name))
-    joined = joined.join(dst, (joined.step + 1 == dst._t_step)
-                         & (joined.target == dst._t_name))
-    merged_links = joined.group_by(step=joined.step, source=joined._s_label,
-                                   target=joined._t_label).aggregate(
-        sessions=joined.sessions.sum())
+    source = long.join(labels, (long.step == labels._l_step) & (long.name == labels._l_name))
+    source = source.select("step", "target", "sessions", source=source._label)
+    merged_nodes = source.group_by(["step", "source"]).aggregate(
+        sessions=source.sessions.sum()).rename(name="source")
+    pairs = source.filter(source.target.notnull())
+    pairs = pairs.join(labels, (pairs.step + 1 == labels._l_step)
+                       & (pairs.target == labels._l_name))
+    merged_links = pairs.group_by(step=pairs.step, source=pairs.source,
+                                  target=pairs._label).aggregate(
+        sessions=pairs.sessions.sum())
     return merged_nodes, merged_links
 
 
