@@ -106,7 +106,7 @@ def check_against_reference(engine: Engine, txns: list[dict[str, Any]],
 
 
 def test_rfm_matches_the_brute_force_on_random_transactions(engine: Engine) -> None:
-    @settings(max_examples=examples_for(engine, spark=3), deadline=None,
+    @settings(max_examples=examples_for(engine, duckdb=30, spark=3), deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(txns=transactions(), people=customers(), window=st.integers(1, 45),
            scoring=st.sampled_from(list(RfmScoring)))
