@@ -32,7 +32,6 @@ import ibis.expr.types as ir
 
 from finpersona.analytics.base import AnalysisError, collect, parse_duration
 from finpersona.analytics.data import AnalyticsData
-from finpersona.config import ConfigError, read_settings
 from finpersona.tags.builtin import (
     RFM_CLASSES,
     RFM_HIGH_SCORE,
@@ -122,11 +121,7 @@ def window_days(window: str | timedelta | int) -> int:
 def rfm_params(data: AnalyticsData, window: str | timedelta | int | None = None,
                scoring: str | RfmScoring | None = None) -> RfmParams:
     """The workspace's RFM settings (those the build uses), with optional overrides."""
-    try:
-        base = RfmParams.from_settings(read_settings(data.warehouse.root.parent))
-    except ConfigError as exc:
-        raise AnalysisError(str(exc)) from exc
-    return with_overrides(base, window, scoring)
+    return with_overrides(RfmParams.from_settings(data.engine.settings), window, scoring)
 
 
 def with_overrides(params: RfmParams, window: str | timedelta | int | None = None,

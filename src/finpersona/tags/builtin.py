@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 
-from finpersona.config import Settings, read_settings
+from finpersona.config import Settings
 from finpersona.tags.context import LOCAL_DATE, TagContext
 
 DECIMAL = "float64"  # the snapshot type of decimal tags
@@ -136,17 +135,8 @@ class RfmParams:
 
 
 def rfm_params(ctx: TagContext) -> RfmParams:
-    """The RFM settings of the workspace whose warehouse the build reads.
-
-    A TagContext carries no settings, so they are read from the workspace folder that
-    holds the warehouse (``<workspace>/warehouse``); a context without a warehouse (a
-    test's in-memory loader) gets the defaults.
-    """
-    warehouse = getattr(ctx.loader, "warehouse", None)
-    root = getattr(warehouse, "root", None)
-    if not isinstance(root, Path):
-        return RfmParams()
-    return RfmParams.from_settings(read_settings(root.parent))
+    """The RFM settings of the workspace the build runs for (its engine's settings)."""
+    return RfmParams.from_settings(ctx.engine.settings)
 
 
 def rfm_measures(ctx: TagContext, window_days: int) -> ir.Table:
