@@ -126,10 +126,9 @@ def actor_key(t: ir.Table) -> ir.StringValue:
         else_=null)
 
 
-def session_window(t: ir.Table, *, cumulative: bool = False) -> Any:
+def session_window(t: ir.Table) -> Any:
     """Events of one session in :func:`event_order`."""
-    return ibis.window(group_by=list(SESSION_KEYS), order_by=event_order(t),
-                       rows=(None, 0) if cumulative else None)
+    return ibis.window(group_by=list(SESSION_KEYS), order_by=event_order(t))
 
 
 def sessionize(events: ir.Table, *, gap: timedelta | str = DEFAULT_GAP,
