@@ -44,7 +44,6 @@ from __future__ import annotations
 import calendar
 import difflib
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -309,11 +308,12 @@ class FunnelPeriod:
     converted: int  # reached the last step
     conversion: float | None
     complete: bool  # every entrant of the period had the whole window inside the data
+    step_counts: tuple[int, ...] = ()  # entrants reaching each step
 
     def to_dict(self) -> dict[str, Any]:
         return {"period_start": self.period_start.isoformat(), "entrants": self.entrants,
                 "converted": self.converted, "conversion": self.conversion,
-                "complete": self.complete}
+                "complete": self.complete, "step_counts": list(self.step_counts)}
 
 
 @dataclass(frozen=True)
@@ -604,7 +604,7 @@ def _long_step_times(best: ir.Table, spec: FunnelSpec) -> ir.Table:
     found = ibis.union(*(best.filter(best[f"_f{k}"].notnull()).select(
         *keep, _step=ibis.literal(k, "int64"), _t=best[f"_f{k}"], _tfirst=best._t0)
         for k in range(n)))
-    order = ibis.window(group_by=[found.customer_key, found._scope],
+    order = ibis.window(group_by=[found.customer_key, found._scope, found.breakdown],
                         order_by=[found._t, found._step])
     return found.select(*keep, "_t", "_tfirst", _level=ibis.row_number().over(order),
                         _tprev=found._t.lag().over(order))
@@ -640,15 +640,6 @@ def _step_stats(units: ir.Table, spec: FunnelSpec) -> ir.Table:
     return ranked.group_by("_scope", "breakdown", "_level").aggregate(
         count=ranked.count(), **_order_stat_aggregates(ranked, "_dprev", "prev", edges),
         **_order_stat_aggregates(ranked, "_dfirst", "first", edges))
-
-
-def _over_time(attempts: ir.Table, spec: FunnelSpec, period: Period) -> ir.Table:
-    units = attempts.mutate(_period=period_start(attempts._day, period))
-    best = _best(units, "customer_key", "_period")
-    best = best.filter(~best._excluded)
-    n = len(spec.steps)
-    return best.group_by("_period").aggregate(
-        entrants=best.count(), converted=(best._reach >= n).cast("int64").sum())
 
 
 # -- running it -------------------------------------------------------------------------------
@@ -700,31 +691,28 @@ def compute_funnel(engine: Engine, events: ir.Table, spec: FunnelSpec, *,
     if validate:
         check_events(engine, events, spec)
     attempts = funnel_attempts(events, spec, since, until, offset_hours)
-    over_time: tuple[FunnelPeriod, ...] = ()
-    if chosen_period is None:
-        rows = collect(engine, _step_stats(_scoped(attempts, tags, breakdown), spec))
-    else:
-        # Two answers read the attempts: compute them once.
-        name = f"_fp_funnel_attempts_{uuid.uuid4().hex[:12]}"
-        attempts = engine.materialize(attempts, name)
-        try:
-            rows = collect(engine, _step_stats(_scoped(attempts, tags, breakdown), spec))
-            end = _data_end(events, spec, until, offset_hours)
-            periods = _over_time(attempts, spec, chosen_period).mutate(_end=end)
-            over_time = _periods(collect(engine, periods), spec, chosen_period)
-        finally:
-            engine.release(name)
+    stats = _step_stats(_scoped(attempts, tags, breakdown, chosen_period), spec)
+    if chosen_period is not None:
+        stats = stats.mutate(_end=_data_end(events, spec, until, offset_hours))
+    rows = collect(engine, stats)  # everything in one query
     excluded = next((int(r["count"]) for r in rows
                      if r["_scope"] == "excluded" and r["_level"] == 0), 0)
     total = [r for r in rows if r["_scope"] == "total"]
     groups = _groups([r for r in rows if r["_scope"] == "group"], spec)
+    over_time: tuple[FunnelPeriod, ...] = ()
+    if chosen_period is not None:
+        over_time = _periods([r for r in rows if r["_scope"] == "period"], spec,
+                             chosen_period)
     return Funnel(spec, _steps_from_rows(total, spec), excluded, since, until,
                   offset_hours, breakdown, groups, chosen_period, over_time)
 
 
-def _scoped(attempts: ir.Table, tags: ir.Table | None, breakdown: str | None) -> ir.Table:
-    """The actors' best attempts once per scope: ``total`` (counted actors), ``group``
-    (the same, by breakdown value, only with a breakdown) and ``excluded`` (dropped)."""
+def _scoped(attempts: ir.Table, tags: ir.Table | None, breakdown: str | None,
+            period: Period | None) -> ir.Table:
+    """The units' best attempts, once per scope: ``total`` (counted actors), ``excluded``
+    (actors dropped by an exclusion), ``group`` (counted actors by breakdown value; only
+    with a breakdown) and ``period`` (actor and period of the start, the period's first
+    day in ``breakdown``; only with a period)."""
     best = _best(attempts, "customer_key")
     counted = best.filter(~best._excluded)
     parts = [counted.mutate(breakdown=ibis.literal("all"), _scope=ibis.literal("total")),
@@ -733,6 +721,14 @@ def _scoped(attempts: ir.Table, tags: ir.Table | None, breakdown: str | None) ->
     if breakdown is not None:
         grouped = with_breakdown(counted, tags, breakdown)
         parts.append(grouped.mutate(_scope=ibis.literal("group")))
+    if period is not None:
+        units = attempts.mutate(_period=period_start(attempts._day, period))
+        per_period = _best(units, "customer_key", "_period")
+        per_period = per_period.filter(~per_period._excluded)
+        # Formatted, not cast: the week's start is a timestamp in DuckDB (date - interval).
+        day = per_period._period.strftime("%Y-%m-%d")
+        parts.append(per_period.mutate(breakdown=day,
+                                       _scope=ibis.literal("period")).drop("_period"))
     return ibis.union(*parts)
 
 
@@ -811,16 +807,18 @@ def _periods(rows: Sequence[Mapping[str, Any]], spec: FunnelSpec,
     if not rows:
         return ()
     data_end = int(rows[0]["_end"])
-    by_start = {r["_period"]: r for r in rows}
+    n = len(spec.steps)
+    counts: dict[date, list[int]] = {}
+    for r in rows:
+        start = date.fromisoformat(str(r["breakdown"]))
+        counts.setdefault(start, [0] * n)[int(r["_level"])] = int(r["count"])
     out = []
-    for start in _period_range(min(by_start), max(by_start), period):
-        row = by_start.get(start)
-        entrants = int(row["entrants"]) if row else 0
-        converted = int(row["converted"]) if row else 0
+    for start in _period_range(min(counts), max(counts), period):
+        steps = counts.get(start, [0] * n)
         # Complete when even an entrant at the period's last second had the whole window.
         last_entry = _epoch_day(_next_period(start, period)) - 1
-        out.append(FunnelPeriod(start, entrants, converted, _ratio(converted, entrants),
-                                last_entry + spec.window_seconds <= data_end))
+        out.append(FunnelPeriod(start, steps[0], steps[-1], _ratio(steps[-1], steps[0]),
+                                last_entry + spec.window_seconds <= data_end, tuple(steps)))
     return tuple(out)
 
 
