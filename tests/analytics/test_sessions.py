@@ -294,6 +294,11 @@ def test_cli_json_and_errors(ingest_with: Callable[[str], Any]) -> None:
     default = json.loads(runner.invoke(app, ["analyze", "sessions", "-w", ws,
                                              "--json"]).stdout)
     assert default["gap_minutes"] == 30  # the workspace setting
+    overridden = runner.invoke(app, ["analyze", "sessions", "-w", ws, "--json"],
+                               env={"FINPERSONA_SESSION_GAP_MINUTES": "10"})
+    assert json.loads(overridden.stdout)["gap_minutes"] == 10
+    assert json.loads(overridden.stdout)["totals"][0]["sessions"] > default["totals"][0][
+        "sessions"]
     text = runner.invoke(app, ["analyze", "sessions", "--by", "feature", "-w", ws])
     assert text.exit_code == 0, text.output
     assert "time per feature" in text.stdout

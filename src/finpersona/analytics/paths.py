@@ -46,6 +46,7 @@ from finpersona.analytics.sessions import (
     materialized,
     sessionize,
     within_dates,
+    workspace_gap,
 )
 from finpersona.engine import Engine
 
@@ -477,14 +478,16 @@ def _sankey(node_rows: list[dict[str, Any]], link_rows: list[dict[str, Any]]) ->
 
 
 def path_report(
-    data: AnalyticsData, *, gap: timedelta | str = DEFAULT_GAP,
+    data: AnalyticsData, *, gap: timedelta | str | None = None,
     element: PathElement | str = PathElement.PAGE, steps: int = DEFAULT_STEPS,
     top: int = DEFAULT_TOP, start: str | None = None, end: str | None = None,
     direction: Direction | str | None = None, since: date | None = None,
     until: date | None = None, sankey_nodes: int = DEFAULT_SANKEY_NODES,
 ) -> PathReport:
-    """Paths over the workspace's identity-resolved events, in its local time."""
-    return analyze_paths(data.engine, data.events(), gap=gap,
+    """Paths over the workspace's identity-resolved events, in its local time; the gap
+    defaults to the workspace setting ``session_gap_minutes``."""
+    return analyze_paths(data.engine, data.events(),
+                         gap=workspace_gap(data) if gap is None else gap,
                          offset_hours=data.offset_hours, element=element, steps=steps,
                          top=top, start=start, end=end, direction=direction, since=since,
                          until=until, sankey_nodes=sankey_nodes)

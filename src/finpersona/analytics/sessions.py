@@ -555,15 +555,22 @@ def analyze_sessions(
         pages=dwell.get("pages", ()), features=dwell.get("features", ()))
 
 
+def workspace_gap(data: AnalyticsData) -> timedelta:
+    """The workspace's ``session_gap_minutes`` setting."""
+    return timedelta(minutes=data.engine.settings.session_gap_minutes)
+
+
 def session_report(
-    data: AnalyticsData, *, gap: timedelta | str = DEFAULT_GAP,
+    data: AnalyticsData, *, gap: timedelta | str | None = None,
     by: Sequence[str | SessionsBy] = (), breakdown: str | None = None,
     since: date | None = None, until: date | None = None, top: int = 20,
     bounce_seconds: int = BOUNCE_SECONDS,
 ) -> SessionReport:
-    """Sessions over the workspace's identity-resolved events, in its local time."""
+    """Sessions over the workspace's identity-resolved events, in its local time; the gap
+    defaults to the workspace setting ``session_gap_minutes``."""
     tags = data.tags(columns=[breakdown]) if breakdown is not None else None
-    return analyze_sessions(data.engine, data.events(), tags=tags, gap=gap,
+    return analyze_sessions(data.engine, data.events(), tags=tags,
+                            gap=workspace_gap(data) if gap is None else gap,
                             offset_hours=data.offset_hours, by=by, breakdown=breakdown,
                             since=since, until=until, top=top, bounce_seconds=bounce_seconds)
 
@@ -571,4 +578,5 @@ def session_report(
 __all__ = ["BOUNCE_SECONDS", "DEFAULT_GAP", "DwellStats", "SessionReport", "SessionStats",
            "SessionsBy", "analyze_sessions", "customer_sessions", "epoch_ms", "event_order",
            "feature_dwell", "materialized", "medians_by", "page_dwell", "session_report",
-           "session_stats", "session_table", "sessionize", "timed_events", "within_dates"]
+           "session_stats", "session_table", "sessionize", "timed_events", "within_dates",
+           "workspace_gap"]

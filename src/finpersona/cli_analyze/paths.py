@@ -17,8 +17,8 @@ from finpersona.analytics.paths import (
     path_report,
 )
 from finpersona.cli_analyze.app import SinceOpt, UntilOpt, analyze_app, optional_date, run_analysis
-from finpersona.cli_analyze.sessions import GapOpt, workspace_gap
-from finpersona.cli_common import EngineOpt, JsonOpt, WorkspaceOpt, emit_json, run_cli
+from finpersona.cli_analyze.sessions import GapOpt
+from finpersona.cli_common import EngineOpt, JsonOpt, WorkspaceOpt, emit_json
 from finpersona.cli_common import out as console
 
 
@@ -49,10 +49,8 @@ def paths_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Operation paths: top paths, steps before/after a page, paths between two pages."""
-    chosen_gap = gap or run_cli(lambda: workspace_gap(workspace, engine))
-
     def run(data: AnalyticsData) -> PathReport:
-        return path_report(data, gap=chosen_gap, element=element, steps=steps, top=top,
+        return path_report(data, gap=gap, element=element, steps=steps, top=top,
                            start=start, end=end, direction=direction,
                            since=optional_date(since, "--since"),
                            until=optional_date(until, "--until"), sankey_nodes=sankey_nodes)

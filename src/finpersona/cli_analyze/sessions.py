@@ -22,7 +22,7 @@ from finpersona.cli_analyze.app import (
     optional_date,
     run_analysis,
 )
-from finpersona.cli_common import EngineOpt, JsonOpt, WorkspaceOpt, emit_json, open_ws, run_cli
+from finpersona.cli_common import EngineOpt, JsonOpt, WorkspaceOpt, emit_json
 from finpersona.cli_common import out as console
 
 GapOpt = Annotated[str | None, typer.Option(
@@ -32,11 +32,6 @@ ByOpt = Annotated[list[str] | None, typer.Option(
     "--by", help="Also split by platform, customer, page (time on page) or feature "
     "(time per event name); repeat for several.", show_default=False)]
 TopOpt = Annotated[int, typer.Option("--top", help="Rows per split and breakdown value.")]
-
-
-def workspace_gap(workspace: WorkspaceOpt, engine: EngineOpt) -> str:
-    settings = open_ws(workspace, engine, create=False).settings
-    return f"{settings.session_gap_minutes}m"
 
 
 @analyze_app.command("sessions")
@@ -52,10 +47,8 @@ def sessions_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Sessions by inactivity gap: length, pages per session, bounce rate, time on page."""
-    chosen_gap = gap or run_cli(lambda: workspace_gap(workspace, engine))
-
     def run(data: AnalyticsData) -> SessionReport:
-        return session_report(data, gap=chosen_gap, by=by or (), breakdown=breakdown,
+        return session_report(data, gap=gap, by=by or (), breakdown=breakdown,
                               since=optional_date(since, "--since"),
                               until=optional_date(until, "--until"), top=top)
 
