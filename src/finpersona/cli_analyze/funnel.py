@@ -34,8 +34,9 @@ OrderOpt = Annotated[str, typer.Option(
     "--order", help="ordered (other events may come between steps), strict (each step "
     "is the very next event) or unordered (any order).")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option(
-    "--exclude", help="Drop customers with this event (event[@page], optionally :FROM-TO "
-    "steps) between the steps they went through; repeatable.")]
+    "--exclude", help="Drop customers with this event (event or event@page; with :FROM-TO "
+    "only between those steps, e.g. logout:2-3) between the steps they went through; "
+    "repeatable.")]
 OverTimeOpt = Annotated[str | None, typer.Option(
     "--over-time", help="Also show the conversion of each day, week or month's entrants.")]
 
