@@ -35,6 +35,7 @@ class UserError(Exception):
 
 def known_errors() -> tuple[type[BaseException], ...]:
     from finpersona.analytics.base import AnalysisError
+    from finpersona.audiences.errors import AudienceError
     from finpersona.build import BuildError
     from finpersona.engine import EngineError
     from finpersona.ingest.clean import TimeZoneError
@@ -47,7 +48,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
 
     return (UserError, ConfigError, EngineError, WarehouseError, SourceError, BuildError,
             ReconciliationError, TimeZoneError, CatalogueError, ExpressionError, PortraitError,
-            CustomerNotFoundError, AnalysisError)
+            CustomerNotFoundError, AnalysisError, AudienceError)
 
 
 def run_cli(fn: Callable[[], T]) -> T:

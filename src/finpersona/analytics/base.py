@@ -68,8 +68,12 @@ def local_time(ts: ir.TimestampValue, offset_hours: float) -> ir.TimestampValue:
 
 
 def epoch_seconds(ts: ir.TimestampValue) -> ir.IntegerValue:
-    """Whole seconds since 1970 (both engines agree on this; interval maths they don't)."""
-    return ts.epoch_seconds().cast("int64")
+    """Whole seconds since 1970, the fraction dropped.
+
+    Both engines agree on this where interval arithmetic they don't; truncating first
+    matters because DuckDB's epoch is fractional and its cast rounds, Spark's floors.
+    """
+    return ts.truncate("s").epoch_seconds().cast("int64")
 
 
 def period_start(value: ir.TimestampValue | ir.DateValue, period: Period) -> ir.DateValue:
@@ -78,7 +82,8 @@ def period_start(value: ir.TimestampValue | ir.DateValue, period: Period) -> ir.
     if period is Period.DAY:
         return day
     if period is Period.WEEK:
-        return day - day.day_of_week.index().as_interval("D")
+        # A date on both engines (DuckDB's date minus an interval is a timestamp).
+        return (day - day.day_of_week.index().as_interval("D")).cast("date")
     return ibis.date(day.year(), day.month(), 1)
 
 

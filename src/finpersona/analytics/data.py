@@ -29,6 +29,7 @@ class AnalyticsData:
     engine: Engine
     warehouse: Warehouse
     offset_hours: float
+    workspace: Workspace | None = None  # where results can be saved (e.g. audiences)
 
     def table(self, name: str) -> ir.Table:
         if not self.warehouse.has_table(name):
@@ -78,6 +79,6 @@ def open_analytics(workspace: Workspace, engine: str | None = None) -> Iterator[
     eng = connect(ws.settings)
     try:
         yield AnalyticsData(eng, Warehouse(ws.warehouse_dir),
-                            utc_offset_hours(ws.settings.timezone))
+                            utc_offset_hours(ws.settings.timezone), ws)
     finally:
         eng.close()
