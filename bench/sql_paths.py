@@ -12,9 +12,8 @@ DuckDB idiom, ``list(page ORDER BY ...)[1:steps]`` grouped by session and then
 grouped by the list, was measured about four times slower (2e6 events: 10.7 s
 against 2.4 s), so the faster form is the fair baseline.
 
-Result columns: ``step_1`` ... ``step_<steps>`` (null past a shorter path) and
-``sessions``, largest first; ties go to the smaller path, step by step, a missing
-step first.
+Result columns: ``path`` (the list of pages) and ``sessions``, largest first; ties
+go to the smaller path, step by step, a shorter path before its extensions.
 """
 
 from __future__ import annotations
@@ -70,10 +69,14 @@ steps AS (
   WHERE before IS NULL OR before <> page
   WINDOW s AS (PARTITION BY actor, session ORDER BY {EVENT_ORDER})
 )
-SELECT {", ".join(columns)}, count(*) AS sessions
-FROM steps
-WHERE step = 1
-GROUP BY ALL
+SELECT [x FOR x IN [{", ".join(columns)}] IF x IS NOT NULL] AS path, sessions
+FROM (
+  SELECT {", ".join(columns)}, count(*) AS sessions
+  FROM steps
+  WHERE step = 1
+  GROUP BY ALL
+  ORDER BY {order}
+  LIMIT {int(top)}
+)
 ORDER BY {order}
-LIMIT {int(top)}
 """
