@@ -32,7 +32,7 @@ from typing import Any
 
 from event_log import write_event_log
 from finpersona.analytics.funnel import FunnelSpec, funnel_step_counts
-from finpersona.analytics.paths import analyze_paths
+from finpersona.analytics.paths import analyze_paths, top_paths_query
 from finpersona.analytics.retention import (
     RetentionQuery,
     activity_from_events,
@@ -94,17 +94,26 @@ def _retention(engine: Any, events: Any, repeat: int) -> dict[str, Any]:
 
 
 def _paths(engine: Any, events: Any, repeat: int) -> dict[str, Any]:
-    ours_s, report = _best(lambda: analyze_paths(engine, events, offset_hours=OFFSET,
-                                                 steps=5, top=10, gap="30m"), repeat)
-    ours = [(tuple(p.steps), p.sessions) for p in report.paths]
+    query = top_paths_query(events, gap="30m", offset_hours=OFFSET, steps=5, top=10)
+    ours_s, rows = _best(lambda: engine.to_arrow(query).to_pylist(), repeat)
+    ours = [(tuple(r[f"step_{k}"] for k in range(1, 6) if r[f"step_{k}"] is not None),
+             int(r["sessions"])) for r in rows]
     sql = top_paths_sql("bench_events", 5, 30, 10, OFFSET)
-    hand_s, rows = _best(lambda: engine.con.con.execute(sql).fetchall(), repeat)
-    theirs = [(tuple(r[0]), int(r[1])) for r in rows]
+    hand_s, hand_rows = _best(lambda: engine.con.con.execute(sql).fetchall(), repeat)
+    theirs = [(tuple(r[0]), int(r[1])) for r in hand_rows]
+    # The whole report (top paths, next steps and the Sankey data) for reference.
+    report_s, _ = _best(lambda: analyze_paths(engine, events, offset_hours=OFFSET, steps=5,
+                                              top=10, gap="30m"), 1)
     return {"ours_seconds": ours_s, "hand_seconds": hand_s, "ratio": ours_s / hand_s,
-            "equal": ours == theirs, "top": [(" → ".join(p), n) for p, n in ours[:3]]}
+            "equal": ours == theirs, "report_seconds": report_s,
+            "top": [(" → ".join(p), n) for p, n in ours[:3]]}
 
 
-def run(events_n: int, repeat: int, data_dir: Path) -> dict[str, Any]:
+QUERIES = ("funnel", "retention", "paths")
+
+
+def run(events_n: int, repeat: int, data_dir: Path,
+        only: tuple[str, ...] = QUERIES) -> dict[str, Any]:
     folder = data_dir / f"events-{events_n}"
     marker = folder / "COUNT"
     if not marker.exists():
@@ -121,16 +130,19 @@ def run(events_n: int, repeat: int, data_dir: Path) -> dict[str, Any]:
         engine.con.con.execute(
             f"CREATE OR REPLACE VIEW bench_events AS SELECT * FROM read_parquet("
             f"'{folder}/*.parquet')")
-        out["funnel"] = [_funnel(engine, events, FUNNEL_5, repeat, hand=True)]
-        print(f"funnel 5 steps: {out['funnel'][0]}", file=sys.stderr)
-        for n in (3, 6, 12):
-            steps = FUNNEL_12[:n]
-            out["funnel"].append(_funnel(engine, events, steps, repeat, hand=True))
-            print(f"funnel {n} steps: {out['funnel'][-1]}", file=sys.stderr)
-        out["retention"] = _retention(engine, events, repeat)
-        print(f"retention: {out['retention']}", file=sys.stderr)
-        out["paths"] = _paths(engine, events, repeat)
-        print(f"paths: {out['paths']}", file=sys.stderr)
+        if "funnel" in only:
+            out["funnel"] = [_funnel(engine, events, FUNNEL_5, repeat, hand=True)]
+            print(f"funnel 5 steps: {out['funnel'][0]}", file=sys.stderr)
+            for n in (3, 6, 12):
+                steps = FUNNEL_12[:n]
+                out["funnel"].append(_funnel(engine, events, steps, repeat, hand=True))
+                print(f"funnel {n} steps: {out['funnel'][-1]}", file=sys.stderr)
+        if "retention" in only:
+            out["retention"] = _retention(engine, events, repeat)
+            print(f"retention: {out['retention']}", file=sys.stderr)
+        if "paths" in only:
+            out["paths"] = _paths(engine, events, repeat)
+            print(f"paths: {out['paths']}", file=sys.stderr)
     return out
 
 
@@ -154,6 +166,9 @@ def markdown(result: dict[str, Any]) -> str:
         r = result[key]
         lines.append(f"| {label} | {r['ours_seconds']:.2f} | {r['hand_seconds']:.2f} | "
                      f"{r['ratio']:.2f} | {'yes' if r['equal'] else 'NO'} |")
+    if "report_seconds" in result["paths"]:
+        lines += ["", f"The whole paths report (top paths, next steps and Sankey data in one "
+                  f"call) took {result['paths']['report_seconds']:.2f} s."]
     steps = {f["steps"]: f["ours_seconds"] for f in result["funnel"]}
     if {3, 6, 12} <= set(steps):
         per_step = {n: steps[n] / n for n in (3, 6, 12)}
@@ -170,8 +185,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("bench/results/work"))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--only", nargs="+", choices=QUERIES, default=list(QUERIES),
+                        help="run only these queries; with --json, update that file's")
     args = parser.parse_args()
-    result = run(int(args.events), args.repeat, args.data)
+    result = run(int(args.events), args.repeat, args.data, tuple(args.only))
+    if args.json and args.json.exists() and set(args.only) != set(QUERIES):
+        earlier = json.loads(args.json.read_text(encoding="utf-8"))
+        result = {**earlier, **result}
     text = json.dumps(result, indent=2, default=str)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
