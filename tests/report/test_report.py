@@ -16,8 +16,8 @@ from finpersona.report import write_report
 from finpersona.report.overview import ReportContext, Section, build_sections
 from tests.conftest import Ingested
 
-SECTIONS = ["base", "tags", "rfm", "funnel", "retention", "paths", "heatmap", "lifecycle",
-            "trend", "vintage"]
+SECTIONS = ["base", "tags", "rfm", "funnel", "retention", "paths", "heatmap", "vintage",
+            "sessions", "lifecycle", "stickiness", "rules", "trend", "credit"]
 
 
 class _Scan(HTMLParser):

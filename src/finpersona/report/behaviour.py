@@ -9,13 +9,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from finpersona.analytics.credit import compute_vintage, default_as_of
+from finpersona.analytics.association import compute_rules
+from finpersona.analytics.credit import (
+    compute_dpd_distribution,
+    compute_roll_rates,
+    compute_vintage,
+    default_as_of,
+)
 from finpersona.analytics.funnel import FunnelSpec, analyze_funnel
-from finpersona.analytics.lifecycle import LifecycleQuery, analyze_lifecycle
+from finpersona.analytics.lifecycle import (
+    LifecycleQuery,
+    analyze_lifecycle,
+    analyze_stickiness,
+)
 from finpersona.analytics.paths import path_report
 from finpersona.analytics.patterns import compute_patterns
 from finpersona.analytics.retention import RetentionQuery, analyze_retention
 from finpersona.analytics.rfm import compute_rfm
+from finpersona.analytics.sessions import session_report
 from finpersona.analytics.trends import analyze_trend
 from finpersona.report import charts
 from finpersona.report.page import Section, Table
@@ -198,4 +209,84 @@ def main_funnel(ctx: ReportContext) -> Section:
          "转化用时中位数(秒) · median seconds"],
         [[s.name, s.count, s.conversion_from_first, s.conversion_from_previous,
           s.time_to_convert.median_seconds if s.time_to_convert else None] for s in steps]))
+    return section
+
+
+def sessions_dwell(ctx: ReportContext) -> Section:
+    report = session_report(ctx.data, by=["platform", "page"], top=12)
+    platforms = list(report.platforms)
+    pages = list(report.pages)[:12]
+    total = report.totals[0] if report.totals else None
+    section = Section("sessions", "访问与停留", "Sessions and dwell time",
+                      "30 分钟无操作即切分会话；按设备平台统计会话，按页面统计停留时间。",
+                      "Sessions cut by 30 minutes of inactivity, by platform; time on "
+                      "page (to the next event).")
+    section.figures.append(charts.bars(
+        "各平台会话数 · Sessions by platform", [p.group for p in platforms],
+        [p.sessions for p in platforms], value_label="sessions"))
+    section.figures.append(charts.bars(
+        "页面平均停留(秒) · Mean time on page (s)", [p.name for p in pages],
+        [p.avg_seconds_to_next or 0.0 for p in pages], value_label="seconds",
+        horizontal=True))
+    if total is not None:
+        section.tables.append(Table(
+            ["会话 · sessions", "中位时长(秒) · median s", "页数/会话 · pages per session",
+             "跳出率 · bounce rate"],
+            [[total.sessions, total.median_duration_seconds, total.pages_per_session,
+              total.bounce_rate]]))
+    return section
+
+
+def stickiness_bars(ctx: ReportContext) -> Section:
+    result = analyze_stickiness(ctx.data, LifecycleQuery())
+    periods = [p for p in result.periods if p.complete][-12:]
+    days = max((len(p.distribution) for p in periods), default=7)
+    series = {f"{n} 天 days": [p.distribution[n - 1] if n <= len(p.distribution) else 0
+                              for p in periods] for n in range(1, days + 1)}
+    fig = charts.grouped_bars("每周活跃天数 · Active days per week",
+                              [str(p.period_start) for p in periods], series,
+                              value_label="customers")
+    fig.update_layout(barmode="stack")
+    return Section("stickiness", "粘性", "Stickiness",
+                   "活跃客户在一周内有几天活跃。",
+                   "How many days of each week the active customers were active.",
+                   figures=[fig])
+
+
+def association_rules(ctx: ReportContext) -> Section:
+    result = compute_rules(ctx.data, items="products", min_support=0.02, top=10)
+    rules = list(result.rules)
+    section = Section("rules", "产品关联规则", "Products held together",
+                      "客户同时持有的产品：支持度、置信度、提升度。",
+                      "Products customers hold together: support, confidence and lift.")
+    if rules:
+        labels = [f"{' + '.join(r.antecedent)} → {' + '.join(r.consequent)}" for r in rules]
+        section.figures.append(charts.bars("提升度 · Lift of the top rules", labels,
+                                           [r.lift for r in rules], value_label="lift",
+                                           horizontal=True))
+        section.tables.append(Table(
+            ["规则 · rule", "支持度 · support", "置信度 · confidence", "提升度 · lift"],
+            [[label, r.support, r.confidence, r.lift] for label, r in zip(
+                labels, rules, strict=True)]))
+    return section
+
+
+def roll_rates_and_dpd(ctx: ReportContext) -> Section:
+    loans, repayments = ctx.data.table("loans"), ctx.data.table("repayments")
+    as_of = default_as_of(ctx.data.engine, loans, repayments)
+    rolls = compute_roll_rates(ctx.data.engine, loans, repayments, as_of=as_of)
+    dpd = compute_dpd_distribution(ctx.data.engine, loans, repayments, as_of=as_of)
+    pooled = rolls.pooled
+    section = Section("credit", "迁徙率与逾期分布", "Roll rates and days past due",
+                      "月末逾期状态之间的迁徙（各月合计）与最新月末的逾期分布。",
+                      "Moves between month-end delinquency states (all months pooled) and "
+                      "the distribution of days past due at the latest month end.")
+    section.figures.append(charts.heatmap(
+        "迁徙率 · Roll rates (from → to)", [list(row) for row in pooled.shares],
+        list(pooled.states), list(pooled.states), x_label="to", y_label="from",
+        percent=True))
+    buckets = list(dpd.buckets)
+    section.figures.append(charts.bars(
+        "逾期分布 · Open loans by DPD bucket", [b.bucket for b in buckets],
+        [b.loans for b in buckets], value_label="loans"))
     return section

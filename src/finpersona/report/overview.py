@@ -119,11 +119,12 @@ def tag_distributions(ctx: ReportContext) -> Section:
 def _sections() -> list[SectionBuilder]:
     from finpersona.report import behaviour as b
 
-    # The order of the overview: base, tags, RFM, funnel, retention, paths,
-    # the consumption heat map, then lifecycle, trend and credit vintages.
+    # The overview first (base, tags, RFM, funnel, retention, paths, the consumption
+    # heat map, vintages), then every other analysis.
     return [customer_base, tag_distributions, b.rfm_classes, b.main_funnel,
-            b.retention_matrix, b.paths_sankey, b.consumption_heatmap, b.lifecycle_bars,
-            b.spend_trend, b.vintage_curves]
+            b.retention_matrix, b.paths_sankey, b.consumption_heatmap, b.vintage_curves,
+            b.sessions_dwell, b.lifecycle_bars, b.stickiness_bars, b.association_rules,
+            b.spend_trend, b.roll_rates_and_dpd]
 
 
 Progress = Callable[[str, int, int], None]
