@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from finpersona.analytics.retention import (
 )
 from finpersona.config import Settings
 from finpersona.engine import connect
+from machine import machine_facts
 from sql_funnel import funnel_sql
 from sql_paths import top_paths_sql
 from sql_retention import retention_sql
@@ -124,7 +124,7 @@ def run(events_n: int, repeat: int, data_dir: Path,
               file=sys.stderr)
     written = int(marker.read_text())
     out: dict[str, Any] = {"events": written, "repeat": repeat,
-                           "machine": {"cpus": _cpus(), "python": platform.python_version()}}
+                           "machine": {**machine_facts("bench"), "cpus": _cpus()}}
     with connect(Settings()) as engine:
         events = engine.read_parquet([folder])
         engine.con.con.execute(

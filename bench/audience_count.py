@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -38,6 +37,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from machine import machine_facts as shared_machine_facts
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -545,36 +546,12 @@ def bench_scale(customers: int, out: Path, stamp: str, queries: int, keep: bool,
     return {"customers": customers, "stages": stages}
 
 
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def machine_facts() -> Result:
-    import duckdb
     import numpy
-    import psutil
-    import pyarrow
     import pyroaring
 
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    dirty = _git("status", "--porcelain", "--", "src", "bench/audience_count.py")
-    return {"cpu": cpu, "cores": os.cpu_count(),
-            "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "available_gb_at_start": round(psutil.virtual_memory().available / 2**30, 1),
-            "os": platform.platform(), "python": platform.python_version(),
-            "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__,
-            "pyroaring": pyroaring.__version__, "numpy": numpy.__version__,
-            "git_commit": _git("rev-parse", "--short=12", "HEAD"),
-            "git_dirty": bool(dirty), "git_dirty_files": dirty.splitlines()}
+    return {**shared_machine_facts("bench/audience_count.py"),
+            "pyroaring": pyroaring.__version__, "numpy": numpy.__version__}
 
 
 # --------------------------------------------------------------------------- reporting

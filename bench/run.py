@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -30,6 +29,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from machine import machine_facts as shared_machine_facts
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -432,42 +433,15 @@ def bench_scale(customers: int, out: Path, keep: bool, profile: bool, stamp: str
     return result
 
 
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def machine_facts() -> Result:
-    import duckdb
-    import psutil
-    import pyarrow
-
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     try:
         import ibis
         ibis_version = ibis.__version__
     except ImportError:
         ibis_version = "missing"
     disk = shutil.disk_usage(BENCH_DIR)
-    return {
-        "cpu": cpu, "cores": os.cpu_count(),
-        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": platform.platform(), "python": platform.python_version(),
-        "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__, "ibis": ibis_version,
-        "git_commit": _git("rev-parse", "--short=12", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--", "src")),
-        "git_dirty_files": _git("status", "--porcelain", "--", "src").splitlines(),
-        "disk_free_gb": round(disk.free / 2**30, 1),
-    }
+    return {**shared_machine_facts(), "ibis": ibis_version,
+            "disk_free_gb": round(disk.free / 2**30, 1)}
 
 
 # --------------------------------------------------------------------------- reporting
