@@ -63,6 +63,15 @@ class Settings(BaseModel):
     reidentify_users: str = ""
     # The application database (audiences, export log); default: SQLite in the workspace.
     app_database_url: str | None = None
+    # Models (issue 5). Outcome windows after the feature snapshot, in days.
+    churn_horizon_days: int = Field(default=90, ge=1)
+    propensity_horizon_days: int = Field(default=90, ge=1)
+    credit_horizon_days: int = Field(default=180, ge=1)
+    # Customer lifetime value: horizon, annual discount rate, loss given default for the
+    # expected credit loss (PD x LGD x EAD) netted off the value of credit holders.
+    clv_horizon_months: int = Field(default=12, ge=1)
+    clv_discount_rate: float = Field(default=0.10, ge=0.0, lt=1.0)
+    clv_lgd: float = Field(default=0.45, ge=0.0, le=1.0)
 
     @field_validator("timezone")
     @classmethod
