@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from finpersona.build import build
 from finpersona.config import Workspace
 from finpersona.ingest import ingest_directory
+from finpersona.privacy import Pii, load_or_create_secrets, pseudonym
 from finpersona.synth import SynthSummary, generate_demo_bank
 from tests.conftest import make_workspace
 
@@ -35,6 +38,15 @@ class ModelBank:
     @property
     def truth_dir(self) -> Path:
         return self.summary.truth_dir
+
+    def truth(self, name: str = "customers") -> pd.DataFrame:
+        """A hidden-truth table with ``customer_key`` added (the warehouse's pseudonym)."""
+        frame = pq.read_table(self.truth_dir / f"{name}.parquet").to_pandas()
+        key = load_or_create_secrets(self.workspace.secrets_dir).pseudonym_key
+        id_column = "customer_id" if "customer_id" in frame.columns else "true_customer_id"
+        frame["customer_key"] = frame[id_column].map(
+            lambda v: None if v is None or pd.isna(v) else pseudonym(v, Pii.CUSTOMER_REF, key))
+        return frame
 
 
 @pytest.fixture(scope="session")
