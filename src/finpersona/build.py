@@ -7,11 +7,12 @@ the previous snapshots exactly as they were.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import ibis
+import ibis.expr.types as ir
 
 from finpersona.config import Workspace
 from finpersona.engine import Engine, connect
@@ -22,7 +23,13 @@ from finpersona.tags.catalogue import Catalogue, CatalogueError, load_catalogue
 from finpersona.tags.compiler import compile_snapshot
 from finpersona.tags.context import TagContext
 from finpersona.tags.sources import SourceLoader
-from finpersona.tags.store import TAG_INDEX, TAG_SNAPSHOT, build_index, update_history
+from finpersona.tags.store import (
+    TAG_INDEX,
+    TAG_SNAPSHOT,
+    build_index,
+    model_scores_table,
+    update_history,
+)
 from finpersona.warehouse import Transaction, Warehouse, WarehouseError, new_id
 
 Progress = Callable[[str, int, int], None]
@@ -68,9 +75,17 @@ def _stage_daily_summary(ctx: StageContext) -> tuple[str, int]:
 
 def _stage_tags(ctx: StageContext) -> tuple[str, int]:
     """The tag snapshot, then the change history and the count index built from it."""
-    tag_ctx = TagContext(ctx.engine, ctx.as_of, ctx.offset_hours, SourceLoader(ctx.warehouse))
-    snapshot = compile_snapshot(tag_ctx, ctx.catalogue)
     day = ctx.as_of.isoformat()
+
+    def scores(model: str) -> ir.Table | None:
+        table = model_scores_table(model)
+        if day not in ctx.warehouse.snapshot_dates(table):
+            return None
+        return ctx.warehouse.read_snapshot(ctx.engine, table, day)
+
+    tag_ctx = TagContext(ctx.engine, ctx.as_of, ctx.offset_hours, SourceLoader(ctx.warehouse),
+                         model_scores=scores)
+    snapshot = compile_snapshot(tag_ctx, ctx.catalogue)
     seg = ctx.txn.new_dir("snapshots", TAG_SNAPSHOT, f"{day}-{ctx.build_id}")
     ctx.engine.write_parquet(snapshot, seg)
     written = ctx.engine.read_parquet([seg])
@@ -92,8 +107,12 @@ REQUIRED_TABLES = ("transactions", "events", "identity_devices", "identity_sessi
 
 
 def build(workspace: Workspace, as_of: date | None = None, *, progress: Progress | None = None,
-          fail_after: str | None = None) -> BuildReport:
-    """Compute every stage for the as-of date and publish them together."""
+          fail_after: str | None = None, stages: Sequence[str] | None = None) -> BuildReport:
+    """Compute every stage for the as-of date and publish them together.
+
+    ``stages`` limits the build to some stages (``model score`` refreshes only the
+    tag snapshot); the others keep their published snapshots.
+    """
     started = datetime.now(UTC)
     warehouse = Warehouse(workspace.warehouse_dir)
     missing = [t for t in REQUIRED_TABLES if not warehouse.has_table(t)]
@@ -105,6 +124,10 @@ def build(workspace: Workspace, as_of: date | None = None, *, progress: Progress
         catalogue = load_catalogue(workspace.tags_dir)
     except CatalogueError as exc:
         raise BuildError(str(exc)) from exc
+    chosen = dict(STAGES) if stages is None else {n: STAGES[n] for n in stages if n in STAGES}
+    if stages is not None and len(chosen) != len(stages):
+        unknown = [n for n in stages if n not in STAGES]
+        raise BuildError(f"unknown build stage(s) {unknown}; stages: {', '.join(STAGES)}")
     build_id = new_id()
     with connect(workspace.settings) as engine:
         day = as_of or _last_local_day(engine, warehouse, offset)
@@ -113,9 +136,9 @@ def build(workspace: Workspace, as_of: date | None = None, *, progress: Progress
         try:
             with warehouse.transaction() as txn:
                 ctx = StageContext(engine, warehouse, txn, day, offset, build_id, catalogue)
-                for i, (name, stage) in enumerate(STAGES.items()):
+                for i, (name, stage) in enumerate(chosen.items()):
                     if progress:
-                        progress(name, i, len(STAGES))
+                        progress(name, i, len(chosen))
                     path, rows = stage(ctx)
                     report.tables[name] = rows
                     report.paths[name] = path
@@ -123,7 +146,7 @@ def build(workspace: Workspace, as_of: date | None = None, *, progress: Progress
                         raise BuildError(f"injected failure after stage {name}")
                 report.notes = ctx.notes
                 if progress:
-                    progress("publish", len(STAGES), len(STAGES))
+                    progress("publish", len(chosen), len(chosen))
         except WarehouseError as exc:
             raise BuildError(str(exc)) from exc
     report.seconds = (datetime.now(UTC) - started).total_seconds()

@@ -137,6 +137,11 @@ class Workspace:
         return self.root / "runs"
 
     @property
+    def models_dir(self) -> Path:
+        """The model registry: every trained version with its card (``finpersona model``)."""
+        return self.root / "models"
+
+    @property
     def tags_dir(self) -> Path:
         """The workspace's own tag definitions (YAML), added to the packaged catalogue."""
         return self.root / "tags"

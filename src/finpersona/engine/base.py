@@ -8,7 +8,7 @@ which builtin does JSON) is implemented once per engine in a subclass.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -102,6 +102,17 @@ class Engine(ABC):
     def to_arrow_batches(self, expr: ir.Table, rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         reader = expr.to_pyarrow_batches(chunk_size=rows)
         yield from reader
+
+    @abstractmethod
+    def map_batches(self, expr: ir.Table, fn: Callable[[pa.RecordBatch], pa.RecordBatch],
+                    schema: pa.Schema, directory: Path, rows: int = 50_000) -> None:
+        """Apply a vectorised Python function to the rows in batches; write Parquet.
+
+        This is how fitted models score every customer where the data lives: ``fn``
+        takes an Arrow batch of ``expr``'s rows and returns a batch with ``schema``.
+        It must be picklable (Spark ships it to its executors) and must not depend on
+        how rows are split into batches.
+        """
 
     def scalar(self, expr: ir.Scalar) -> Any:
         return self.con.execute(expr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +132,31 @@ class SparkEngine(Engine):
             shutil.rmtree(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         self.con.to_parquet(expr, str(directory))  # Spark writes a folder of part files
+        for marker in directory.glob("_SUCCESS"):
+            marker.unlink()
+        for crc in directory.glob(".*.crc"):
+            crc.unlink()
+
+    def map_batches(self, expr: ir.Table, fn: Callable[[pa.RecordBatch], pa.RecordBatch],
+                    schema: pa.Schema, directory: Path, rows: int = 50_000) -> None:
+        # Arrow batches on the executors (mapInArrow): the fitted model travels with
+        # ``fn`` and scores each partition where it lies; nothing is collected.
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        self.con._register_in_memory_tables(expr)
+        frame = self.session.sql(str(self.con.compile(expr)))
+
+        def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                if batch.num_rows:
+                    yield from pa.Table.from_batches([fn(batch)]).cast(schema).to_batches()
+
+        self.session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(rows))
+        out = frame.mapInArrow(apply, from_arrow_schema(schema))
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        out.write.parquet(str(directory))
         for marker in directory.glob("_SUCCESS"):
             marker.unlink()
         for crc in directory.glob(".*.crc"):

@@ -209,7 +209,7 @@ def compile_snapshot(ctx: TagContext, catalogue: Catalogue) -> ir.Table:
     raw = {tag.name: _finish(tag, wide[tag.name], ctx) for tag in facts}
     wide = wide.select(KEY, **raw)
     wide = _add_python_tags(wide, ctx, catalogue)
-    wide = _add_model_tags(wide, catalogue)
+    wide = _add_model_tags(wide, catalogue, ctx)
     for level in rule_order(catalogue):
         wide = wide.mutate(**{t.name: _rule_value(t, wide, catalogue) for t in level})
     ordered = [t.name for t in catalogue.snapshot_tags()]
@@ -235,12 +235,27 @@ def _add_python_tags(wide: ir.Table, ctx: TagContext, catalogue: Catalogue) -> i
     return wide
 
 
-def _add_model_tags(wide: ir.Table, catalogue: Catalogue) -> ir.Table:
-    """Model tags are null until a model scores (model issue); declared so rules may use them."""
-    models = [t for t in catalogue.snapshot_tags() if t.kind is TagKind.MODEL]
-    if not models:
-        return wide
-    return wide.mutate(**{t.name: ibis.null(PHYSICAL[t.type]) for t in models})
+def _add_model_tags(wide: ir.Table, catalogue: Catalogue, ctx: TagContext) -> ir.Table:
+    """Model tags from the model's scores of this date; null where it has not scored.
+
+    Scores are published by ``finpersona model score`` (models.scoring); rule tags
+    computed after this step may use them.
+    """
+    by_model: dict[str, list[TagDefinition]] = defaultdict(list)
+    for t in catalogue.snapshot_tags():
+        if t.kind is TagKind.MODEL:
+            by_model[t.model or ""].append(t)
+    for model, tags in by_model.items():
+        scores = ctx.model_scores(model) if ctx.model_scores and model else None
+        present = [t for t in tags if scores is not None and t.name in scores.columns]
+        if scores is not None and present:
+            part = scores.select(KEY, *(scores[t.name].cast(PHYSICAL[t.type]).name(t.name)
+                                        for t in present))
+            wide = _join(wide, part)
+        absent = [t for t in tags if t not in present]
+        if absent:
+            wide = wide.mutate(**{t.name: ibis.null(PHYSICAL[t.type]) for t in absent})
+    return wide
 
 
 def _rule_value(tag: TagDefinition, wide: ir.Table, catalogue: Catalogue) -> ir.Value:

@@ -30,6 +30,9 @@ class TagContext:
     loader: Callable[[TagContext, str, int | None, frozenset[str] | None], ir.Table]
     _cache: dict[tuple[str, int | None, frozenset[str] | None], ir.Table] = field(
         default_factory=dict)
+    # The published scores of a model for this as-of date (None: not scored), so the
+    # snapshot carries model tags; without it model tags are null.
+    model_scores: Callable[[str], ir.Table | None] | None = None
 
     def view(self, name: str, days: int | None = None,
              needs: frozenset[str] | None = None) -> ir.Table:

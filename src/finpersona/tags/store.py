@@ -28,6 +28,13 @@ TAG_SNAPSHOT = "tag_snapshot"
 TAG_HISTORY = "tag_history"
 TAG_INDEX = "tag_index"
 KEY = "customer_key"
+# ``finpersona model score`` publishes each model's tags as the dated snapshot
+# ``model_scores_<model>``; the build joins it into the tag snapshot of that date.
+MODEL_SCORES_PREFIX = "model_scores_"
+
+
+def model_scores_table(model: str) -> str:
+    return f"{MODEL_SCORES_PREFIX}{model}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,49 @@
+"""Which models exist, where their specs live, and their outcome windows.
+
+Specs are imported on first use: the command line lists models without loading
+LightGBM or optbinning.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from finpersona.config import Settings
+from finpersona.models.spec import ModelError, ModelSpec
+
+# name -> "module:attribute" of the spec object. Names equal the catalogue's
+# ``model: {name: ...}`` of the tags each model writes (tags/catalogue/model.yaml).
+SPECS: dict[str, str] = {
+    "credit_risk": "finpersona.models.credit_risk:SPEC",
+    "clv": "finpersona.models.clv_spec:SPEC",
+    "churn": "finpersona.models.churn:SPEC",
+    "propensity": "finpersona.models.propensity:SPEC",
+    "risk_preference": "finpersona.models.risk_preference:SPEC",
+    "segmentation": "finpersona.models.segments:SPEC",
+    "lifecycle": "finpersona.models.lifecycle:SPEC",
+}
+
+# How long after the feature snapshot a supervised model's outcome is observed. The
+# training snapshot must be at least this old, and a time-based test needs a second
+# snapshot at least this much later.
+OUTCOME_DAYS: dict[str, Callable[[Settings], int]] = {
+    "credit_risk": lambda s: s.credit_horizon_days,
+    "churn": lambda s: s.churn_horizon_days,
+    "propensity": lambda s: s.propensity_horizon_days,
+    "clv": lambda s: round(s.clv_horizon_months * 365.25 / 12),
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in SPECS:
+        raise ModelError(f"unknown model {name!r}; models: {', '.join(SPECS)}")
+    module, _, attribute = SPECS[name].partition(":")
+    spec: ModelSpec = getattr(importlib.import_module(module), attribute)
+    return spec
+
+
+def outcome_days(name: str, settings: Settings) -> int:
+    """Days of outcome window after the snapshot (0 for models without an outcome)."""
+    rule = OUTCOME_DAYS.get(name)
+    return rule(settings) if rule is not None else 0
