@@ -23,6 +23,7 @@ from finpersona.cli_common import (
     progress_bar,
     run_cli,
 )
+from finpersona.cli_model import model_app
 from finpersona.cli_tags import customer_app, tags_app
 
 app = typer.Typer(help="FinPersona: customer analytics and profiling for financial institutions.",
@@ -33,6 +34,7 @@ app.add_typer(tags_app, name="tags")
 app.add_typer(customer_app, name="customer")
 app.add_typer(audience_app, name="audience")
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(model_app, name="model")
 
 
 @app.command()

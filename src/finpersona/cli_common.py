@@ -41,6 +41,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from finpersona.ingest.clean import TimeZoneError
     from finpersona.ingest.runner import ReconciliationError
     from finpersona.ingest.sources import SourceError
+    from finpersona.models.spec import ModelError
     from finpersona.portrait import CustomerNotFoundError, PortraitError
     from finpersona.tags.catalogue import CatalogueError
     from finpersona.tags.expression import ExpressionError
@@ -48,7 +49,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
 
     return (UserError, ConfigError, EngineError, WarehouseError, SourceError, BuildError,
             ReconciliationError, TimeZoneError, CatalogueError, ExpressionError, PortraitError,
-            CustomerNotFoundError, AnalysisError, AudienceError)
+            CustomerNotFoundError, AnalysisError, AudienceError, ModelError)
 
 
 def run_cli(fn: Callable[[], T]) -> T:
