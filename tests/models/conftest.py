@@ -18,7 +18,8 @@ import pytest
 from finpersona.build import build
 from finpersona.config import Workspace
 from finpersona.ingest import ingest_directory
-from finpersona.privacy import Pii, load_or_create_secrets, pseudonym
+from finpersona.privacy import load_or_create_secrets, pseudonym
+from finpersona.schema import Pii
 from finpersona.synth import SynthSummary, generate_demo_bank
 from tests.conftest import make_workspace
 
