@@ -246,6 +246,16 @@ def test_monotonic_trends_are_honoured(trend: str) -> None:
     assert (np.diff(points[order]) <= 1e-9).all()
 
 
+def test_min_bin_n_event_keeps_enough_bads_in_every_bin() -> None:
+    X, y, _ = logistic_bank(3_000, seed=9)
+    loose = CreditScorecard(special_codes={"count": [-1]}).fit(X, y)
+    strict = CreditScorecard(special_codes={"count": [-1]}, min_bin_n_event=40).fit(X, y)
+    for f in ("x1", "income"):
+        regular = strict.bins_[f].table.iloc[:len(strict.bins_[f].splits) + 1]
+        assert (regular["bads"] >= 40).all()
+        assert len(strict.bins_[f].splits) <= len(loose.bins_[f].splits)
+
+
 # -- selection ----------------------------------------------------------------------------
 
 

@@ -245,8 +245,9 @@ class CreditScorecard(BaseEstimator):  # type: ignore[misc]
     min_iv, max_corr:
         Selection thresholds (IV at least ``min_iv``; absolute WOE correlation at
         most ``max_corr`` with a stronger kept feature).
-    max_n_prebins, min_prebin_size, max_n_bins:
-        Passed to optbinning.
+    max_n_prebins, min_prebin_size, max_n_bins, min_bin_n_event:
+        Passed to optbinning. ``min_bin_n_event`` (bads a bin needs at least) keeps a
+        small book from binning its noise.
     C, max_iter:
         The logistic regression's inverse L2 strength and iteration budget.
     grade_cuts:
@@ -260,7 +261,7 @@ class CreditScorecard(BaseEstimator):  # type: ignore[misc]
                  special_codes: Mapping[str, Sequence[Any]] | None = None,
                  min_iv: float = 0.02, max_corr: float = 0.7, max_n_prebins: int = 20,
                  min_prebin_size: float = 0.05, max_n_bins: int | None = None,
-                 C: float = 1.0, max_iter: int = 1000,
+                 min_bin_n_event: int | None = None, C: float = 1.0, max_iter: int = 1000,
                  grade_cuts: Sequence[float] = DEFAULT_GRADE_CUTS) -> None:
         self.base_points = base_points
         self.base_odds = base_odds
@@ -274,6 +275,7 @@ class CreditScorecard(BaseEstimator):  # type: ignore[misc]
         self.max_n_prebins = max_n_prebins
         self.min_prebin_size = min_prebin_size
         self.max_n_bins = max_n_bins
+        self.min_bin_n_event = min_bin_n_event
         self.C = C
         self.max_iter = max_iter
         self.grade_cuts = grade_cuts
@@ -373,7 +375,8 @@ class CreditScorecard(BaseEstimator):  # type: ignore[misc]
         binning = OptimalBinning(name=str(name), dtype=kind, monotonic_trend=trend,
                                  special_codes=codes, max_n_prebins=self.max_n_prebins,
                                  min_prebin_size=self.min_prebin_size,
-                                 max_n_bins=self.max_n_bins)
+                                 max_n_bins=self.max_n_bins,
+                                 min_bin_n_event=self.min_bin_n_event)
         try:
             binning.fit(data, y)
         except (ValueError, TypeError) as exc:
