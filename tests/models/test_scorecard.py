@@ -402,6 +402,12 @@ def test_estimator_contract(fitted: CreditScorecard,
     np.testing.assert_array_equal(restored.score(X[20_000:]), fitted.score(X[20_000:]))
     with pytest.raises(ModelError, match="not fitted"):
         CreditScorecard().score(X)
+    # An engine can hand over an empty batch: empty in, empty out.
+    assert fitted.score(X.iloc[:0]).shape == (0,)
+    assert fitted.predict_proba(X.iloc[:0]).shape == (0, 2)
+    assert fitted.reason_codes(X.iloc[:0]).empty
+    with pytest.raises(ModelError, match="no rows"):
+        CreditScorecard().fit(X.iloc[:0], [])
 
 
 def test_numpy_arrays_work_like_frames() -> None:

@@ -450,7 +450,7 @@ class CreditScorecard(BaseEstimator):  # type: ignore[misc]
 
     def _bin_index(self, X: Any) -> pd.DataFrame:
         self._check_fitted()
-        frame = _as_frame(X, list(self.feature_names_in_))
+        frame = _as_frame(X, list(self.feature_names_in_), scoring=True)
         missing = [n for n in self.features_ if n not in frame.columns]
         if missing:
             raise ModelError(f"X lacks the scorecard's feature(s) {', '.join(missing)}")
@@ -556,7 +556,9 @@ def _pearson(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _as_frame(X: Any, names: list[str] | None) -> pd.DataFrame:
+def _as_frame(X: Any, names: list[str] | None, *, scoring: bool = False) -> pd.DataFrame:
+    """X as a frame; fitting needs rows, scoring takes an empty batch (an engine may
+    hand one over) and gives empty results."""
     if isinstance(X, pd.DataFrame):
         frame = X
     elif isinstance(X, pd.Series):
@@ -569,7 +571,7 @@ def _as_frame(X: Any, names: list[str] | None) -> pd.DataFrame:
         columns = names if names is not None and len(names) == array.shape[1] else [
             f"x{i}" for i in range(array.shape[1])]
         frame = pd.DataFrame(array, columns=columns).infer_objects()
-    if frame.empty:
+    if frame.shape[1] == 0 or (frame.shape[0] == 0 and not scoring):
         raise ModelError("X has no rows or no columns")
     if not frame.columns.is_unique:
         raise ModelError("X has repeated column names; each feature needs its own name")
