@@ -366,6 +366,9 @@ def test_clv_is_discounted_margin_minus_credit_loss(bank_like: pd.DataFrame) -> 
         assert parts["clv"].iloc[i] == pytest.approx(margin - loss, rel=1e-9, abs=1e-9)
         assert parts["expected_credit_loss"].iloc[i] == pytest.approx(loss)
     assert np.allclose(model.predict(bank_like), parts["clv"])
+    # Shipped to Spark executors whole: a pickled copy predicts the same.
+    assert np.array_equal(pickle.loads(pickle.dumps(model)).predict(bank_like),
+                          model.predict(bank_like))
     # Discounting: 12 months of a flat margin keep 1/12 of the sum of 1.1^(-m/12).
     assert discount_factors(12, 0.10)[-1] == pytest.approx(1 / 1.1)
     assert discount_factors(3, 0.0).tolist() == [1.0, 1.0, 1.0]
