@@ -292,8 +292,9 @@ def test_scorecard_ranks_the_held_out_customers(bank: BankData,
           f"{ours_expected:.3f} vs {truth_expected:.3f}; mean PD "
           f"{metrics['predicted_bad_rate']:.4f} vs bad rate {metrics['bad_rate']:.4f}; "
           f"{int(metrics['features_selected'])} features")
-    # Far better than chance against the truth's outcome distribution.
-    assert ours_expected > 0.62
+    # Far better than chance against the truth's outcome distribution (0.67-0.71 in four
+    # runs; each workspace has its own pseudonyms, so its own holdout).
+    assert ours_expected > 0.6
     # Leakage would show as a model ranking the observed outcome better than the truth.
     assert metrics["auc"] - truth_auc <= 2 * se
     train_y = bank.prepared.train.y
@@ -320,6 +321,9 @@ def test_outputs_and_reasons(bank: BankData, trained: CreditScorecard) -> None:
     order = np.argsort(points)
     grades = out["credit_grade"].to_numpy()[order]
     assert (np.diff([ord(g) for g in grades]) <= 0).all()
+    empty = SPEC.outputs(trained, X.iloc[:0])
+    assert empty.empty and list(empty.columns) == list(out.columns)
+    assert SPEC.explain(trained, X.iloc[:0]) == []
     reasons = SPEC.explain(trained, X.iloc[:50], n=3)
     codes = trained.reason_codes(X.iloc[:50], n=3)
     for (key, row), got in zip(codes.iterrows(), reasons, strict=True):

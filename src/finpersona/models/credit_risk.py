@@ -246,6 +246,8 @@ class CreditRiskSpec:
                 if feature is None or (not isinstance(feature, str) and pd.isna(feature)):
                     break
                 value: Any = X.at[key, feature]
+                if hasattr(value, "item"):  # numpy scalars as plain Python for JSON
+                    value = value.item()
                 reasons.append(Reason(str(feature), None if pd.isna(value) else value,
                                       float(row[f"points_lost_{rank}"]), "raises"))
             out.append(reasons)
