@@ -34,16 +34,14 @@ from finpersona.build import build
 from finpersona.config import Workspace, open_workspace
 from finpersona.ingest import ingest_directory
 from finpersona.models import workflow
-from finpersona.models.catalog import SPECS, get_spec
+from finpersona.models.catalog import SPECS, TRAINING_ORDER, get_spec
 from finpersona.models.scoring import publish_scores
 from finpersona.synth import generate_demo_bank
 from finpersona.tags.catalogue import load_catalogue
 from machine import REPO, machine_facts
 
 BUILD_DATES = (date(2025, 6, 30), date(2025, 9, 30), date(2025, 12, 31))
-# Models whose features use another model's tags are trained and scored after it.
-ORDER = ("credit_risk", "churn", "propensity", "clv", "risk_preference", "segmentation",
-         "lifecycle")
+ORDER = TRAINING_ORDER
 
 
 def _scale(text: str) -> int:

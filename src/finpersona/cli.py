@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table as RichTable
@@ -255,11 +256,15 @@ def demo(
     workspace: WorkspaceOpt = None,
     engine: EngineOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    models: Annotated[bool, typer.Option(
+        help="Also build two earlier quarter-ends and train, promote and score every "
+             "model.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """The whole path: generate a demo bank, ingest it, build, and say where the results are."""
     from finpersona.build import build
     from finpersona.ingest import ingest_directory
+    from finpersona.models.workflow import train_and_score_all
     from finpersona.synth import generate_demo_bank
 
     ws = run_cli(lambda: open_ws(workspace, engine))
@@ -270,12 +275,28 @@ def demo(
         report = run_cli(lambda: ingest_directory(ws, summary.source_dir, progress=progress))
     with progress_bar(not as_json) as progress:
         built = run_cli(lambda: build(ws, progress=progress))
+    trained: list[Any] = []
+    if models:
+        # Supervised models train on one snapshot and are tested on a later one whose
+        # outcome window has ended: the month-ends six and three months before.
+        latest = date.fromisoformat(built.as_of)
+
+        def earlier_builds(progress: Any) -> None:
+            for months in (6, 3):
+                build(ws, _month_end_before(latest, months), progress=progress)
+
+        with progress_bar(not as_json) as progress:
+            run_cli(lambda: earlier_builds(progress))
+            trained = run_cli(lambda: train_and_score_all(ws, progress=progress))
     result = {
         "source_dir": str(summary.source_dir), "truth_dir": str(summary.truth_dir),
         "workspace": str(ws.root), "warehouse": str(ws.warehouse_dir),
         "ingest": {k: {"read": v.read, "accepted": v.accepted, "quarantined": v.quarantined,
                        "duplicates": v.duplicates} for k, v in report.tables.items()},
         "build": asdict(built),
+        "models": [{"model": card.ref, "training_as_of": card.training_as_of,
+                    "split": card.split, "metrics": card.metrics, "scored": scored.to_dict()}
+                   for card, scored in trained],
     }
     if as_json:
         emit_json(result)
@@ -290,16 +311,32 @@ def demo(
     out.print(f"[green]3. built[/] as of {built.as_of}: daily_summary "
               f"{built.tables.get('daily_summary', 0):,} rows; tag_snapshot "
               f"{built.tables.get('tag_snapshot', 0):,} customers with tags, history and index")
+    if trained:
+        out.print(f"[green]4. models[/] trained, promoted and scored as of {built.as_of}:")
+        for card, scored in trained:
+            headline = ", ".join(f"{k} {v:.3f}" for k, v in card.metrics.items()
+                                 if isinstance(v, float))[:90]
+            out.print(f"   {card.ref:<22} {scored.score.rows:>7,} customers  {headline}")
     out.print("\nResults:")
     out.print(f"  warehouse (Parquet + catalog.json): {ws.warehouse_dir}")
     out.print(f"  daily summary snapshot: {built.paths.get('daily_summary')}")
     out.print(f"  tag snapshot: {built.paths.get('tag_snapshot')}")
     out.print(f"  run records: {ws.runs_dir}")
+    if trained:
+        out.print(f"  model registry and cards: {ws.models_dir}")
     out.print("  next: finpersona report --out report.html · finpersona tags list · "
               "finpersona customer show KEY · "
               "finpersona audience count \"age BETWEEN 25 AND 35\" · "
               "finpersona analyze funnel --steps product_view,loan_apply_start,"
-              "loan_apply_submit")
+              "loan_apply_submit · finpersona model list · "
+              "finpersona model explain credit_risk KEY")
+
+
+def _month_end_before(day: date, months: int) -> date:
+    """The last day of the month ``months`` before ``day``'s month."""
+    first = date(day.year, day.month, 1)
+    index = first.year * 12 + first.month - 1 - months + 1  # the month after the target
+    return date(index // 12, index % 12 + 1, 1) - timedelta(days=1)
 
 
 def main() -> None:

@@ -24,6 +24,11 @@ SPECS: dict[str, str] = {
     "lifecycle": "finpersona.models.lifecycle:SPEC",
 }
 
+# Models whose features read other models' tags come after them (clv reads pd_12m,
+# lifecycle reads churn_probability): train and score in this order.
+TRAINING_ORDER = ("credit_risk", "churn", "propensity", "clv", "risk_preference",
+                  "segmentation", "lifecycle")
+
 # How long after the feature snapshot a supervised model's outcome is observed. The
 # training snapshot must be at least this old, and a time-based test needs a second
 # snapshot at least this much later.

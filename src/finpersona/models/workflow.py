@@ -21,7 +21,7 @@ import pandas as pd
 from finpersona.analytics.data import open_analytics
 from finpersona.build import build
 from finpersona.config import Workspace
-from finpersona.models.catalog import SPECS, get_spec, outcome_days
+from finpersona.models.catalog import SPECS, TRAINING_ORDER, get_spec, outcome_days
 from finpersona.models.data import last_data_day, to_frame
 from finpersona.models.monitoring import Stability, shares_in_engine, stability
 from finpersona.models.registry import ModelRegistry, ModelVersion
@@ -118,6 +118,21 @@ def score(workspace: Workspace, name: str, version: int | None = None,
     built = build(ws, day, stages=(TAG_SNAPSHOT,))
     report("done", 2, 2)
     return ScoreResult(result, built.build_id, built.tables.get(TAG_SNAPSHOT, 0))
+
+
+def train_and_score_all(workspace: Workspace, names: tuple[str, ...] = TRAINING_ORDER,
+                        progress: Progress | None = None
+                        ) -> list[tuple[ModelVersion, ScoreResult]]:
+    """Train, promote and score every model in dependency order (the demo's step)."""
+    report = progress or (lambda _s, _d, _t: None)
+    done = []
+    for i, name in enumerate(names):
+        report(f"model {name}", i, len(names))
+        card = train(workspace, name)
+        promote(workspace, name, card.version)
+        done.append((card, score(workspace, name)))
+    report("models", len(names), len(names))
+    return done
 
 
 @dataclass(frozen=True)
