@@ -7,6 +7,8 @@ Model tests compare what a model learns with the generator's hidden truth
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,6 +21,7 @@ from finpersona.build import build
 from finpersona.config import Workspace
 from finpersona.ingest import ingest_directory
 from finpersona.privacy import load_or_create_secrets, pseudonym
+from finpersona.privacy.keys import KEYS_FILE
 from finpersona.schema import Pii
 from finpersona.synth import SynthSummary, generate_demo_bank
 from tests.conftest import make_workspace
@@ -50,12 +53,26 @@ class ModelBank:
         return frame
 
 
+def _fixed_secrets(root: Path) -> Path:
+    """Test-only keys, the same every run: pseudonyms, and so the key-hashed holdout
+    and every figure the model tests print, are reproducible."""
+    folder = root / "secrets"
+    folder.mkdir(mode=0o700, parents=True)
+    digest = hashlib.sha256(f"model-bank-{MODEL_BANK_SEED}".encode()).hexdigest()
+    keys = {"version": 1, "created_at": "2025-01-01T00:00:00+00:00",
+            "pseudonym_key": digest, "vault_key": hashlib.sha256(digest.encode()).hexdigest()}
+    path = folder / KEYS_FILE
+    path.write_text(json.dumps(keys), encoding="utf-8")
+    path.chmod(0o600)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def model_bank(tmp_path_factory: pytest.TempPathFactory) -> ModelBank:
     root = tmp_path_factory.mktemp("model-bank")
     summary = generate_demo_bank(root / "bank", customers=MODEL_BANK_CUSTOMERS,
                                  seed=MODEL_BANK_SEED, dirty_rate=0.0)
-    workspace = make_workspace(root / "ws", "duckdb")
+    workspace = make_workspace(root / "ws", "duckdb", _fixed_secrets(root))
     ingest_directory(workspace, summary.source_dir)
     for day in MODEL_AS_OF:
         build(workspace, day)
