@@ -36,7 +36,6 @@ OUTCOME_DAYS: dict[str, Callable[[Settings], int]] = {
     "credit_risk": lambda s: s.credit_horizon_days,
     "churn": lambda s: s.churn_horizon_days,
     "propensity": lambda s: s.propensity_horizon_days,
-    "clv": lambda s: round(s.clv_horizon_months * 365.25 / 12),
 }
 
 
@@ -51,4 +50,8 @@ def get_spec(name: str) -> ModelSpec:
 def outcome_days(name: str, settings: Settings) -> int:
     """Days of outcome window after the snapshot (0 for models without an outcome)."""
     rule = OUTCOME_DAYS.get(name)
-    return rule(settings) if rule is not None else 0
+    if rule is not None:
+        return rule(settings)
+    # A spec may fix its own test window (clv: purchases in the 90 days after the
+    # snapshot test a 12-month forecast; a 12-month window would leave no test data).
+    return int(getattr(get_spec(name), "outcome_days", 0))
