@@ -52,6 +52,7 @@ FREQUENCY_GROUPS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, 63),
 SNAPSHOT_TAGS = ("registered_date", "credit_card_balance", "loan_balance", "current_dpd",
                  "max_dpd_365d")
 OUTPUT_TAGS = ("clv_12m", "p_alive", "expected_purchase_days_12m", "expected_credit_loss_12m")
+_SETTING = Settings.model_fields
 REASON_NAMES = {"p_alive": "p_alive", "purchase_days_if_alive": "expected_purchase_days",
                 "average_value": "expected_average_value",
                 "expected_credit_loss": "expected_credit_loss"}
@@ -134,9 +135,10 @@ class ClvSpec:
         "pd_12m the loss uses the portfolio's observed default rate, the same for every "
         "performing borrower.")
     supervised: bool = True  # the outcome tests the model; fit reads the history only
-    horizon_months: int = 12
-    discount_rate: float = 0.10
-    lgd: float = 0.45
+    # The workspace settings' defaults; a workspace's own values via from_settings.
+    horizon_months: int = _SETTING["clv_horizon_months"].default
+    discount_rate: float = _SETTING["clv_discount_rate"].default
+    lgd: float = _SETTING["clv_lgd"].default
     margin_rate: float = 0.0045
     outcome_days: int = 90
 
