@@ -95,7 +95,7 @@ def bench_scoring(trained: Workspace, target: Workspace, as_of: date) -> list[di
         reg = workflow.registry(target)
         with open_analytics(target) as ctx:
             start = time.perf_counter()
-            report = publish_scores(ctx, reg, catalogue, get_spec(name), as_of)
+            report = publish_scores(ctx, reg, catalogue, get_spec(name, target.settings), as_of)
             seconds = time.perf_counter() - start
         rows.append({"model": name, "rows": report.rows, "seconds": round(seconds, 2),
                      "rows_per_second": round(report.rows / seconds)})

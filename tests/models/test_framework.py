@@ -286,3 +286,15 @@ def test_spark_scores_equal_duckdb(ingest_with: Callable[[str], Ingested], tmp_p
     for part in ("outputs", "features"):
         got = {r["column"]: r["index"] for r in reports[1][part]}
         assert {r["column"]: pytest.approx(r["index"], abs=1e-9) for r in reports[0][part]} == got
+
+
+def test_specs_take_the_workspace_settings() -> None:
+    from finpersona.config import Settings
+
+    settings = Settings(clv_discount_rate=0.2, clv_lgd=0.6, credit_horizon_days=90)
+    clv = catalog.get_spec("clv", settings).make_estimator()
+    assert (clv.discount_rate, clv.lgd) == (0.2, 0.6)
+    assert catalog.get_spec("credit_risk", settings).horizon_days == 90  # type: ignore[attr-defined]
+    assert catalog.outcome_days("credit_risk", settings) == 90
+    assert catalog.outcome_days("clv", settings) == 90  # its own test window
+    assert catalog.outcome_days("segmentation", settings) == 0

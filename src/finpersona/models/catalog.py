@@ -39,11 +39,17 @@ OUTCOME_DAYS: dict[str, Callable[[Settings], int]] = {
 }
 
 
-def get_spec(name: str) -> ModelSpec:
+def get_spec(name: str, settings: Settings | None = None) -> ModelSpec:
+    """The spec of a model; with ``settings``, configured by the workspace (a spec that
+    has a ``from_settings`` constructor reads its horizon, discount rate, LGD...)."""
     if name not in SPECS:
         raise ModelError(f"unknown model {name!r}; models: {', '.join(SPECS)}")
     module, _, attribute = SPECS[name].partition(":")
     spec: ModelSpec = getattr(importlib.import_module(module), attribute)
+    configure = getattr(type(spec), "from_settings", None)
+    if settings is not None and configure is not None:
+        configured: ModelSpec = configure(settings)
+        return configured
     return spec
 
 
@@ -54,4 +60,4 @@ def outcome_days(name: str, settings: Settings) -> int:
         return rule(settings)
     # A spec may fix its own test window (clv: purchases in the 90 days after the
     # snapshot test a 12-month forecast; a 12-month window would leave no test data).
-    return int(getattr(get_spec(name), "outcome_days", 0))
+    return int(getattr(get_spec(name, settings), "outcome_days", 0))

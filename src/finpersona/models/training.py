@@ -108,7 +108,7 @@ def train_model(workspace: Workspace, ctx: ModelContext, name: str, as_of: date 
                 progress: Progress | None = None) -> ModelVersion:
     """Fit, test and register a new version of ``name``; returns its card."""
     report = progress or (lambda _s, _d, _t: None)
-    spec = get_spec(name)
+    spec = get_spec(name, workspace.settings)
     outputs = output_tags(workspace, name)
     days = outcome_days(name, workspace.settings)
     report("read", 0, 4)

@@ -107,8 +107,8 @@ def score(workspace: Workspace, name: str, version: int | None = None,
           progress: Progress | None = None) -> ScoreResult:
     """Score every customer in the engine, then republish that date's tag snapshot."""
     report = progress or (lambda _s, _d, _t: None)
-    spec = get_spec(name)
     ws = workspace.with_engine(engine)
+    spec = get_spec(name, ws.settings)
     catalogue = load_catalogue(ws.tags_dir)
     with open_analytics(ws) as ctx:
         day = _latest(ctx, as_of)
@@ -179,8 +179,8 @@ def monitor(workspace: Workspace, name: str, version: int | None = None,
     Counting happens in the engine; where the outcome window after ``as_of`` has
     ended, the held-out metrics are recomputed on that snapshot (performance decay).
     """
-    spec = get_spec(name)
     ws = workspace.with_engine(engine)
+    spec = get_spec(name, ws.settings)
     catalogue = load_catalogue(ws.tags_dir)
     card, estimator = registry(ws).load(name, version)
     notes: list[str] = []
@@ -246,8 +246,8 @@ class Explanation:
 def explain(workspace: Workspace, name: str, customer: str, version: int | None = None,
             as_of: date | None = None, n: int = 3, engine: str | None = None) -> Explanation:
     """One customer's model outputs and the features that moved them most."""
-    spec = get_spec(name)
     ws = workspace.with_engine(engine)
+    spec = get_spec(name, ws.settings)
     card, estimator = registry(ws).load(name, version)
     with open_analytics(ws) as ctx:
         day = _latest(ctx, as_of)
