@@ -314,8 +314,8 @@ def demo(
     if trained:
         out.print(f"[green]4. models[/] trained, promoted and scored as of {built.as_of}:")
         for card, scored in trained:
-            headline = ", ".join(f"{k} {v:.3f}" for k, v in card.metrics.items()
-                                 if isinstance(v, float))[:90]
+            headline = ", ".join(f"{k} {card.metrics[k]:.3f}" for k in HEADLINE_METRICS
+                                 if isinstance(card.metrics.get(k), float))
             out.print(f"   {card.ref:<22} {scored.score.rows:>7,} customers  {headline}")
     out.print("\nResults:")
     out.print(f"  warehouse (Parquet + catalog.json): {ws.warehouse_dir}")
@@ -330,6 +330,11 @@ def demo(
               "finpersona analyze funnel --steps product_view,loan_apply_start,"
               "loan_apply_submit · finpersona model list · "
               "finpersona model explain credit_risk KEY")
+
+
+# The held-out figures the demo prints per model (the rest are in each model card).
+HEADLINE_METRICS = ("auc", "ks", "correlation", "total_relative_error", "silhouette",
+                    "stability_ari_mean", "coverage")
 
 
 def _month_end_before(day: date, months: int) -> date:
