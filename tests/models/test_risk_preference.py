@@ -165,6 +165,7 @@ def _reference_features(ctx: Any, as_of: date) -> pd.DataFrame:
     return out
 
 
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # py4j sockets on Spark
 def test_features_on_each_engine_equal_pandas(ingested: Ingested) -> None:
     with open_analytics(ingested.workspace) as ctx:
         got = to_frame(ctx, SPEC.features(ctx, FIRST_AS_OF))

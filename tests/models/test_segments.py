@@ -221,6 +221,7 @@ def _reference_features(ctx: Any, as_of: date) -> pd.DataFrame:
     return out
 
 
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # py4j sockets on Spark
 def test_features_equal_a_pandas_computation(ingested: Ingested) -> None:
     with open_analytics(ingested.workspace) as ctx:
         got = to_frame(ctx, SPEC.features(ctx, FIRST_AS_OF))
