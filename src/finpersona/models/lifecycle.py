@@ -5,6 +5,9 @@ has already happened. This rule (docs/models/risk-and-lifecycle.md), version
 :data:`RULE_VERSION`, writes the model tag ``lifecycle_stage_model`` with the same six
 stages and the same checks, in the same order, plus one: a customer the churn model
 scores at ``churn_threshold`` or more is *declining* before the transactions show it.
+The default threshold, 0.10, is where the churn model's ``churn_risk`` band "high" starts
+(about three times the bank's usual 90-day churn rate); the calibrated probabilities
+of a 90-day churn are small, so a threshold such as 0.5 would almost never fire.
 
 1. churned: relationship closed, or tenure of 3 months or more with no
    customer-initiated transaction and no app/web session in 365 days and AUM under 100;
@@ -49,6 +52,7 @@ NEW_MONTHS = 3
 GROWING_MONTHS = 12
 CHURNED_AUM = 100
 DECLINE_BELOW = 0.5
+CHURN_THRESHOLD = 0.10  # = ChurnSpec.risk_bands[1], where churn_risk "high" starts
 GROWTH_FROM = 1.5
 
 
@@ -57,7 +61,7 @@ def lifecycle_features(ctx: ModelContext, as_of: date) -> ir.Table:
     return ctx.tags(as_of, columns=list(FEATURES))
 
 
-def lifecycle_stages(X: pd.DataFrame, churn_threshold: float = 0.5) -> np.ndarray:
+def lifecycle_stages(X: pd.DataFrame, churn_threshold: float = CHURN_THRESHOLD) -> np.ndarray:
     """The stage of every row of ``X`` (columns :data:`FEATURES`), vectorised."""
     _check(X)
     status = X["customer_status"].astype(object).to_numpy()
@@ -104,7 +108,7 @@ class LifecycleRule(BaseEstimator):  # type: ignore[misc]
     with a churn score: 0 means the fit saw the behaviour-only fallback).
     """
 
-    def __init__(self, churn_threshold: float = 0.5) -> None:
+    def __init__(self, churn_threshold: float = CHURN_THRESHOLD) -> None:
         self.churn_threshold = churn_threshold
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> LifecycleRule:
@@ -181,7 +185,8 @@ class LifecycleSpec:
     limits: str = (
         "A fixed rule; its early warning is only as good as the churn model, which must "
         "have scored the same as-of date (without a score it equals lifecycle_stage). The "
-        "threshold should match the churn model's 'high' band.")
+        "default threshold (0.10) is where the churn model's 'high' band starts; change both "
+        "together.")
     supervised: bool = False
 
     def features(self, ctx: ModelContext, as_of: date) -> ir.Table:
