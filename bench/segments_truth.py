@@ -17,7 +17,10 @@ kept in ``--work`` and reused). At each date it prints:
 - risk preference: coverage, Spearman correlation and share within one grade of the
   grade the hidden risk appetite deserves, next to the questionnaire alone and the
   holdings alone;
-- lifecycle: agreement of the model stage (no churn score) with ``lifecycle_stage``.
+- lifecycle: agreement of the model stage (no churn score) with ``lifecycle_stage``, and
+  the early warning: with the churn model (trained on the first snapshot) scoring the
+  second, the hidden 90-day churn rate of the customers the score moves to declining
+  against those it leaves growing or mature.
 
 docs/models/segments.md and docs/models/risk-and-lifecycle.md quote its output.
 """
@@ -53,8 +56,8 @@ from machine import REPO, machine_facts
 APPETITE_EDGES = (1.8, 2.6, 3.4, 4.2)
 
 
-def truth(ws: Workspace, truth_dir: Path) -> pd.DataFrame:
-    frame = pq.read_table(truth_dir / "customers.parquet").to_pandas()
+def truth(ws: Workspace, truth_dir: Path, name: str = "customers") -> pd.DataFrame:
+    frame = pq.read_table(truth_dir / f"{name}.parquet").to_pandas()
     key = load_or_create_secrets(ws.secrets_dir).pseudonym_key
     frame["customer_key"] = frame.customer_id.map(
         lambda v: pseudonym(v, Pii.CUSTOMER_REF, key))
@@ -130,6 +133,37 @@ def stages(ctx: AnalyticsData, day: date) -> dict[str, Any]:
             "stages": {s: round(float((got == s).mean()), 4) for s in lifecycle.STAGES}}
 
 
+def early_warning(ctx: AnalyticsData, churned_at: pd.Series) -> dict[str, Any]:
+    """Does the score's early warning mean anything? The churn model is trained on the
+    first snapshot, scores the second; among customers the rule alone calls growing or
+    mature there, the hidden churn rate over the next 90 days of those the score moves
+    to declining against those it leaves."""
+    from finpersona.models.churn import SPEC as CHURN
+    from finpersona.models.training import load_set
+
+    train = load_set(ctx, CHURN, BUILD_DATES[0])
+    churn = CHURN.make_estimator().fit(train.X, train.y)
+    day = BUILD_DATES[1]
+    p = CHURN.outputs(churn, to_frame(ctx, CHURN.features(ctx, day))).churn_probability
+    frame = to_frame(ctx, lifecycle.SPEC.features(ctx, day))
+    frame = frame.assign(churn_probability=p.reindex(frame.index))
+    rule = lifecycle.SPEC.make_estimator().fit(frame)
+    with_score = rule.predict(frame)
+    without = rule.predict(frame.assign(churn_probability=np.nan))
+    when = pd.to_datetime(churned_at.reindex(frame.index))
+    start, end = pd.Timestamp(day), pd.Timestamp(day) + pd.Timedelta(days=90)
+    left = ((when > start) & (when <= end)).to_numpy()
+    active = np.isin(without, ["growing", "mature"])
+    moved = active & (with_score == "declining")
+    kept = active & ~moved
+    return {"as_of": day.isoformat(), "threshold": rule.churn_threshold,
+            "moved_share_of_active": round(float(moved.sum() / active.sum()), 4),
+            "moved": int(moved.sum()), "churn_rate_moved": round(float(left[moved].mean()), 4),
+            "churn_rate_kept": round(float(left[kept].mean()), 4),
+            "churn_rate_declining_by_trend": round(float(
+                left[without == "declining"].mean()), 4)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=10_000)
@@ -148,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                                                    variants=day == BUILD_DATES[-1]))
             report["risk"].append(risk(ctx, day, hidden.risk_appetite))
             report["lifecycle"].append(stages(ctx, day))
+        report["early_warning"] = early_warning(ctx, truth(ws, truth_dir, "churn").churned_at)
     text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
     if args.json:
         args.json.write_text(text + "\n", encoding="utf-8")
