@@ -2,7 +2,8 @@
 
 ``generate_demo_bank`` writes messy source files for every canonical table to
 ``out/source`` and the hidden truth behind them (personas, true default risk,
-true uplift, event ownership, every injected corruption) to ``out/truth``.
+true uplift, churn and product-acquisition hazards, event ownership, every
+injected corruption) to ``out/truth``.
 """
 
 from finpersona.synth.generator import SynthSummary, generate_demo_bank

@@ -63,6 +63,41 @@ PRODUCT_MIN = np.array([p.min_amount for p in PRODUCTS])
 LOAN_PRODUCTS = ("P025", "P026", "P027", "P029", "P030")
 
 
+# Which product of a family a customer picks. The random parts come in as arguments so
+# the account recipe (accounts.py) and planted acquisition (acquisition.py) share the rules.
+def card_product(persona: np.ndarray) -> np.ndarray:
+    """Platinum for affluent investors, the co-branded card for the young, else standard."""
+    return np.asarray(np.select(
+        [persona == 2, np.isin(persona, [0, 6])],
+        [PRODUCT_INDEX["P023"], PRODUCT_INDEX["P024"]], default=PRODUCT_INDEX["P022"]))
+
+
+def pick(options: tuple[str, ...], draw: np.ndarray) -> np.ndarray:
+    """Products by uniform integer draws in [0, len(options))."""
+    return np.asarray(np.array([PRODUCT_INDEX[o] for o in options])[draw])
+
+
+def time_deposit_product(draw: np.ndarray, aum: np.ndarray) -> np.ndarray:
+    """A term deposit, or a large certificate of deposit for customers above 300,000."""
+    return np.asarray(np.where(aum > 300_000, PRODUCT_INDEX["P006"],
+                               pick(("P003", "P004", "P005"), draw)))
+
+
+def wealth_product(appetite: np.ndarray, noise: np.ndarray, aum: np.ndarray) -> np.ndarray:
+    """Riskier customers pick riskier wealth products; private banking for the rich and bold."""
+    level = np.clip(np.round(appetite + noise), 1, 4)
+    wm = np.array([PRODUCT_INDEX[x] for x in ("P007", "P008", "P009", "P010")])[
+        level.astype(int) - 1]
+    return np.asarray(np.where((aum > 1_000_000) & (appetite > 3.5), PRODUCT_INDEX["P011"], wm))
+
+
+def fund_level(appetite: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """A fund by risk level: money market, bond, target-date, index, growth."""
+    level = np.clip(np.round(appetite + noise), 1, 5)
+    return np.asarray(np.array([PRODUCT_INDEX[x] for x in ("P012", "P013", "P017", "P014",
+                                                           "P015")])[level.astype(int) - 1])
+
+
 @dataclass(frozen=True)
 class Campaign:
     campaign_id: str

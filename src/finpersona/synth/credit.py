@@ -69,10 +69,40 @@ class Loans:
 @dataclass
 class CreditChunk:
     funnel: Funnel
-    loans: Loans
+    loans: Loans  # every loan drawn; loan_kept marks those still booked
     applications: fmt.Columns
     loan_rows: fmt.Columns
     repayments: fmt.Columns
+    application_funnel: np.ndarray  # per application: its funnel row
+    loan_application: np.ndarray  # per loan: its application row, -1 before the period
+    repayment_loan: np.ndarray  # per repayment row: its loan
+    loan_kept: np.ndarray
+
+    def before_leaving(self, churned_at: np.ndarray) -> CreditChunk:
+        """Without the loan looks (and their applications, loans, repayments) after leaving.
+
+        ``churned_at`` is each customer's churn moment (NaT: stays). A customer who
+        has left opens no app and applies for nothing; the draws stay as they were so
+        nobody else's credit history changes.
+        """
+        f = self.funnel
+        left = churned_at[f.customer]
+        look = ~(~np.isnat(left) & (f.view_time > left))
+        app = look[self.application_funnel]
+        has_app = self.loan_application >= 0
+        loan = ~has_app | app[np.maximum(self.loan_application, 0)]
+        repayment = loan[self.repayment_loan]
+        funnel = Funnel(f.customer[look], f.view_time[look], f.product[look], f.started[look],
+                        f.submitted[look], f.web[look], f.applied[look])
+        return CreditChunk(funnel, self.loans, _rows(self.applications, app),
+                           _rows(self.loan_rows, loan), _rows(self.repayments, repayment),
+                           self.application_funnel, self.loan_application, self.repayment_loan,
+                           loan & self.loan_kept)
+
+
+def _rows(columns: fmt.Columns, keep: np.ndarray) -> fmt.Columns:
+    mask = pa.array(keep)
+    return {name: values.filter(mask) for name, values in columns.items()}
 
 
 def add_months_days(day: np.ndarray, months: np.ndarray) -> np.ndarray:
@@ -241,5 +271,6 @@ def make_credit(  # noqa: PLR0915 - funnel, decision, booking and schedule read 
         "days_past_due": fmt.integers(dpd),
     }
     loans = Loans(customer, loan_id, product, principal, loan_term, disbursed, status)
-    return CreditChunk(funnel, loans, applications, loan_rows, repayments)
+    return CreditChunk(funnel, loans, applications, loan_rows, repayments, sub, app_row, owner,
+                       np.ones(n_loan, dtype=bool))
 

@@ -14,7 +14,9 @@ import numpy as np
 import pyarrow as pa
 
 STREAMS = ("customers", "accounts", "holdings", "transactions", "events", "credit", "marketing",
-           "service", "social", "consents", "risk", "mess", "catalogue", "resend", "identity")
+           "service", "social", "consents", "risk", "mess", "catalogue", "resend", "identity",
+           # Appended, so the streams above keep their spawn keys.
+           "attrition", "acquisition")
 
 
 def stream(seed: int, chunk: int, name: str) -> np.random.Generator:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from finpersona.synth import formatting as fmt
 from finpersona.synth import personas as ps
+from finpersona.synth.attrition import Attrition
 from finpersona.synth.calendar import day_weights, sample_times
 from finpersona.synth.catalogue import LOAN_PRODUCTS, PRODUCT_IDS
 from finpersona.synth.credit import Funnel
@@ -177,8 +178,13 @@ def _event_times(rng: np.random.Generator, s: Sessions, sess: np.ndarray,
     return np.asarray(np.where(scripted, at, when))
 
 
-def make_events(chunk: Chunk, cust: CustomerChunk, funnel: Funnel,
-                dirty_rate: float) -> EventChunk:
+def make_events(chunk: Chunk, cust: CustomerChunk, funnel: Funnel, dirty_rate: float,
+                leaving: Attrition) -> EventChunk:
+    """Sessions and their events; none of a customer's once they have left.
+
+    ``funnel`` is every loan look drawn, before those after leaving were dropped,
+    so the draws (and everybody else's events) stay the same.
+    """
     rng = chunk.rng("events")
     s = _sessions(rng, chunk, cust, funnel)
     sess, pos = expand(s.length)
@@ -219,7 +225,14 @@ def make_events(chunk: Chunk, cust: CustomerChunk, funnel: Funnel,
         "dwell_ms": fmt.integers(dwell, missing=~has_dwell),
     }
     true_customer = pc.if_else(pa.array(who >= 0), customer_text, pa.scalar(None, pa.string()))
-    return EventChunk(columns, anon, true_customer, fmt.codes(kind, DEVICE_KINDS))
+    # A session is gone when its customer left before it began (a loan session: before
+    # the product view, as the credit funnel decides).
+    moment = np.where(s.scripted, s.view, s.start)
+    gone = (s.customer >= 0) & leaving.after_churn(np.maximum(s.customer, 0), moment)
+    stays = pa.array(~gone[sess])
+    return EventChunk({name: values.filter(stays) for name, values in columns.items()},
+                      anon.filter(stays), true_customer.filter(stays),
+                      fmt.codes(kind, DEVICE_KINDS).filter(stays))
 
 
 def _properties(rng: np.random.Generator, s: Sessions, sess: np.ndarray,

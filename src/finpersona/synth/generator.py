@@ -14,7 +14,9 @@ import pyarrow.compute as pc
 
 from finpersona.schema import TABLES
 from finpersona.synth import personas as ps
-from finpersona.synth.accounts import make_accounts
+from finpersona.synth.accounts import draw_accounts, finish_accounts, starting_position
+from finpersona.synth.acquisition import make_acquisitions
+from finpersona.synth.attrition import make_attrition
 from finpersona.synth.catalogue import PRODUCTS
 from finpersona.synth.consents import make_consents, make_risk_assessments
 from finpersona.synth.credit import make_credit
@@ -68,9 +70,18 @@ def _split(cols: Columns, mask: np.ndarray) -> tuple[Columns, Columns]:
 def _write_chunk(chunk: Chunk, first: int, n: int, dirty_rate: float, out: SourceWriter,
                  truth: TruthWriter) -> None:
     cust = make_customers(chunk.seed, chunk.number, first, n, chunk.start)
-    credit = make_credit(chunk.seed, chunk.number, cust, chunk.start, chunk.months)
-    accounts = make_accounts(chunk.seed, chunk.number, cust, credit.loans, chunk.start,
-                             chunk.months)
+    drawn_credit = make_credit(chunk.seed, chunk.number, cust, chunk.start, chunk.months)
+    drawn = draw_accounts(chunk.seed, chunk.number, cust, drawn_credit.loans, chunk.start,
+                          chunk.months)
+    # Planted churn and acquisition (attrition.py, acquisition.py) on top of the drawn
+    # accounts: who holds what when the period starts drives both.
+    position = starting_position(drawn, cust, chunk.start, chunk.end)
+    leaving = make_attrition(chunk, cust, position.types_held)
+    acquired = make_acquisitions(chunk, cust, position.held, position.exposed_from,
+                                 position.types_held, leaving.churned_at)
+    credit = drawn_credit.before_leaving(leaving.churned_at)
+    accounts = finish_accounts(drawn, position, acquired, leaving, cust, drawn_credit.loans,
+                               credit.loan_kept, chunk.number, chunk.start, chunk.months)
     consents = make_consents(chunk, cust)
     mess_rng = chunk.rng("mess")
     part = f"part{chunk.number:04d}"
@@ -81,10 +92,13 @@ def _write_chunk(chunk: Chunk, first: int, n: int, dirty_rate: float, out: Sourc
         out.write("customers", "branch_0731", branch, mess_rng, encoding="gbk")
     out.write("customers", part, main, mess_rng)
     truth.customers(cust)
+    truth.churn(cust, leaving)
+    truth.acquisition(cust, acquired)
     out.write("accounts", part, accounts.columns, mess_rng)
     out.write("holdings", part, accounts.holdings, mess_rng)
-    out.write("transactions", part, make_transactions(chunk, cust, accounts), mess_rng)
-    events = make_events(chunk, cust, credit.funnel, dirty_rate)
+    out.write("transactions", part, make_transactions(chunk, cust, accounts, leaving),
+              mess_rng)
+    events = make_events(chunk, cust, drawn_credit.funnel, dirty_rate, leaving)
     out.write("events", part, events.columns, mess_rng)
     truth.identity(events)
     del events
@@ -117,7 +131,7 @@ def generate_demo_bank(out: Path, customers: int, seed: int = 7, dirty_rate: flo
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
     writer = SourceWriter(source_dir, dirty_rate)
-    truth = TruthWriter(truth_dir)
+    truth = TruthWriter(truth_dir, start)
     report = progress or (lambda _stage, _done, _total: None)
     global_chunk = Chunk(seed, -1, start, months)
     catalogue_rng = stream(seed, -1, "catalogue")

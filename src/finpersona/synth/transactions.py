@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from finpersona.synth import formatting as fmt
 from finpersona.synth import identities as ids
 from finpersona.synth import personas as ps
 from finpersona.synth.accounts import AccountChunk
+from finpersona.synth.attrition import Attrition
 from finpersona.synth.calendar import day_weights, sample_times
 from finpersona.synth.customers import CustomerChunk
 from finpersona.synth.draw import Chunk, by_group, expand
@@ -63,7 +65,9 @@ def _amounts(rng: np.random.Generator, cust: CustomerChunk, owner: np.ndarray,
     return np.asarray(np.maximum(np.round(out, 2), 0.01))
 
 
-def make_transactions(chunk: Chunk, cust: CustomerChunk, acc: AccountChunk) -> fmt.Columns:
+def make_transactions(chunk: Chunk, cust: CustomerChunk, acc: AccountChunk,
+                      leaving: Attrition) -> fmt.Columns:
+    """A year of transactions; none after a customer has left (the draws stay the same)."""
     rng = chunk.rng("transactions")
     rate = ps.table("txn_per_year")[cust.persona] * cust.activity * chunk.months / 12
     owner, _ = expand(rng.poisson(rate))
@@ -91,7 +95,9 @@ def make_transactions(chunk: Chunk, cust: CustomerChunk, acc: AccountChunk) -> f
         shopping[order])
 
     card = acc.credit_account[owner]
-    on_card = (card >= 0) & shopping & (rng.random(n) < 0.55)
+    # Purchases go on the credit card from the day it is opened.
+    on_card = (card >= 0) & shopping & (rng.random(n) < 0.55) & (
+        when.astype("datetime64[D]") >= acc.credit_opened[owner])
     account = np.where(on_card, card, acc.debit_account[owner])
     merchant = MERCHANT_START[mcc] + (rng.random(n) * MERCHANT_COUNT[mcc]).astype(np.int64)
     away = rng.random(n) < 0.08
@@ -99,7 +105,7 @@ def make_transactions(chunk: Chunk, cust: CustomerChunk, acc: AccountChunk) -> f
     travel = (p == 2) & shopping & (rng.random(n) < 0.03)
     currency = np.where(travel, rng.integers(1, 4, n), 0)
     status = by_group(rng, np.zeros(n, dtype=np.int64), STATUS_PROBS)
-    return {
+    columns: fmt.Columns = {
         "txn_id": chunk.ids("T", n, 12),
         "account_id": fmt.take(acc.account_id, account),
         "customer_id": fmt.take(cust.customer_id, owner),
@@ -114,3 +120,5 @@ def make_transactions(chunk: Chunk, cust: CustomerChunk, acc: AccountChunk) -> f
         "city": fmt.codes(city, [str(c) for c in ids.REGION_CITY]),
         "status": fmt.codes(status, ("success", "failed", "reversed")),
     }
+    stays = pa.array(~leaving.after_churn(owner, when))
+    return {name: values.filter(stays) for name, values in columns.items()}

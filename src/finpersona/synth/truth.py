@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from finpersona.synth import personas as ps
+from finpersona.synth.acquisition import ACQUIRED_TYPES, Acquisitions
+from finpersona.synth.attrition import Attrition
 from finpersona.synth.customers import INCOME_BANDS, CustomerChunk
 from finpersona.synth.events import EventChunk
 
@@ -22,6 +25,17 @@ CUSTOMER_SCHEMA = pa.schema([
     ("risk_appetite", pa.float64()), ("age", pa.int64())])
 UPLIFT_SCHEMA = pa.schema([("customer_id", pa.string()), ("campaign_id", pa.string()),
                            ("true_uplift", pa.float64()), ("arm", pa.string())])
+# Planted churn: the hazard per day, the day the customer could start leaving (the
+# period start, or the day they joined) and when they left (local time; null: stayed).
+CHURN_SCHEMA = pa.schema([("customer_id", pa.string()), ("churn_hazard_per_day", pa.float64()),
+                          ("exposed_from", pa.date32()), ("churned_at", pa.timestamp("s"))])
+# Planted acquisition, one row per customer and product type: the hazard per day, whether
+# the customer held the type when the period (or relationship) began, the day they began
+# lacking it (null: held it throughout) and the day they opened one (null: none).
+ACQUISITION_SCHEMA = pa.schema([
+    ("customer_id", pa.string()), ("product_type", pa.string()),
+    ("hazard_per_day", pa.float64()), ("held_at_start", pa.bool_()),
+    ("exposed_from", pa.date32()), ("acquired_on", pa.date32())])
 IDENTITY_SCHEMA = pa.schema([("event_id", pa.string()), ("anonymous_id", pa.string()),
                              ("true_customer_id", pa.string()), ("device_kind", pa.string())])
 
@@ -31,6 +45,7 @@ class TruthWriter:
     """Streams the truth tables chunk by chunk so memory stays bounded."""
 
     truth_dir: Path
+    start: date
     _writers: dict[str, pq.ParquetWriter] = field(default_factory=dict)
     persona_counts: np.ndarray = field(
         default_factory=lambda: np.zeros(len(ps.PERSONAS), dtype=np.int64))
@@ -55,6 +70,24 @@ class TruthWriter:
             "activity": pa.array(cust.activity),
             "risk_appetite": pa.array(cust.risk_appetite),
             "age": pa.array(cust.age)}))
+
+    def churn(self, cust: CustomerChunk, leaving: Attrition) -> None:
+        exposed = np.maximum(cust.registered, np.datetime64(self.start, "D"))
+        self._append("churn", CHURN_SCHEMA, pa.table({
+            "customer_id": cust.customer_id,
+            "churn_hazard_per_day": pa.array(leaving.hazard),
+            "exposed_from": pa.array(exposed.astype("datetime64[D]")),
+            "churned_at": pa.array(leaving.churned_at.astype("datetime64[s]"))}))
+
+    def acquisition(self, cust: CustomerChunk, acquired: Acquisitions) -> None:
+        n, k = acquired.hazard.shape
+        self._append("acquisition", ACQUISITION_SCHEMA, pa.table({
+            "customer_id": cust.customer_id.take(pa.array(np.repeat(np.arange(n), k))),
+            "product_type": pa.array(np.tile(np.array(ACQUIRED_TYPES), n)),
+            "hazard_per_day": pa.array(acquired.hazard.ravel()),
+            "held_at_start": pa.array(acquired.held.ravel()),
+            "exposed_from": pa.array(acquired.exposed_from.ravel()),
+            "acquired_on": pa.array(acquired.opened.ravel())}))
 
     def uplift(self, table: pa.Table) -> None:
         self._append("uplift", UPLIFT_SCHEMA, table)
