@@ -23,6 +23,20 @@ def _metric_rows(metrics: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _segments(report: Any) -> list[str]:
+    """Segment names, sizes and defining traits, when the model reports segments."""
+    if not isinstance(report, dict) or not report.get("segments"):
+        return []
+    lines = ["## Segments", "", "| segment | name | share | what sets it apart |",
+             "|---:|---|---:|---|"]
+    for seg in report["segments"]:
+        traits = ", ".join(t["words"]["en"] for t in seg.get("traits", [])[:3])
+        name = seg.get("name", {})
+        lines.append(f"| {seg.get('cluster')} | {name.get('zh', '')} / {name.get('en', '')} | "
+                     f"{float(seg.get('share', 0)):.1%} | {traits} |")
+    return [*lines, ""]
+
+
 def card_markdown(card: ModelVersion) -> str:
     """Markdown; ``{version}`` is filled in by the registry when the number is known."""
     lines = [
@@ -49,6 +63,7 @@ def card_markdown(card: ModelVersion) -> str:
         "|---|---:|",
         *_metric_rows(card.metrics),
         "",
+        *_segments(card.notes.get("report")),
         "## Parameters",
         "",
         "| parameter | value |",

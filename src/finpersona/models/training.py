@@ -132,6 +132,9 @@ def train_model(workspace: Workspace, ctx: ModelContext, name: str, as_of: date 
         notes["train_target_mean"] = float(pd.to_numeric(train.y).mean())
     if test.y is not None:
         notes["test_target_mean"] = float(pd.to_numeric(test.y).mean())
+    describe = getattr(spec, "report", None)  # e.g. segment names and profiles
+    if callable(describe):
+        notes["report"] = describe(estimator)
     card = ModelVersion(
         name=name, version=0, created_at=now_text(), engine=workspace.settings.engine,
         title=dict(spec.title), purpose=spec.purpose, limits=spec.limits,
