@@ -149,6 +149,43 @@ def _converged(result: optimize.OptimizeResult) -> bool:
 # -- BG/NBD ---------------------------------------------------------------------------------
 
 
+# Above this, log-gamma and digamma differences are taken from Stirling's series: a direct
+# difference of two log-gammas near z log z would lose all digits of a change of x / z.
+_STIRLING_FROM = 1e4
+
+
+def log_rising(z: Any, n: Any) -> FloatArray:
+    """``log Gamma(z + n) - log Gamma(z)`` for z > 0, n >= 0, exact also for huge z.
+
+    Where the common dropout is estimated (a, b -> infinity) the BG/NBD likelihood needs
+    these differences at z near 1e10, where ``gammaln(z + n) - gammaln(z)`` keeps no digit
+    of the answer and made the line search fail on noise. There Stirling's series
+    ``log Gamma(z) = (z - 1/2) log z - z + log(2 pi)/2 + 1/(12 z) - ...`` gives the
+    difference ``(z - 1/2) log1p(n/z) + n log(z + n) - n - n / (12 z (z + n))``, the next
+    term below 1e-15 for z >= 1e4.
+    """
+    z, n = np.broadcast_arrays(np.asarray(z, dtype=float), np.asarray(n, dtype=float))
+    big = z >= _STIRLING_FROM
+    zs = np.where(big, z, _STIRLING_FROM)
+    series = (zs - 0.5) * np.log1p(n / zs) + n * np.log(zs + n) - n - n / (12 * zs * (zs + n))
+    zd = np.where(big, 1.0, z)
+    direct = special.gammaln(zd + n) - special.gammaln(zd)
+    return np.asarray(np.where(big, series, direct))
+
+
+def digamma_step(z: Any, n: Any) -> FloatArray:
+    """``digamma(z + n) - digamma(z)``, from ``digamma(z) = log z - 1/(2z) - 1/(12 z^2)
+    + ...`` when z is huge (see :func:`log_rising`)."""
+    z, n = np.broadcast_arrays(np.asarray(z, dtype=float), np.asarray(n, dtype=float))
+    big = z >= _STIRLING_FROM
+    zs = np.where(big, z, _STIRLING_FROM)
+    series = (np.log1p(n / zs) + n / (2 * zs * (zs + n))
+              + n * (2 * zs + n) / (12 * zs**2 * (zs + n) ** 2))
+    zd = np.where(big, 1.0, z)
+    direct = special.digamma(zd + n) - special.digamma(zd)
+    return np.asarray(np.where(big, series, direct))
+
+
 def bgnbd_log_likelihood(params: tuple[float, float, float, float], frequency: FloatArray,
                          recency: FloatArray, T: FloatArray) -> FloatArray:
     """Each customer's BG/NBD log-likelihood (Fader, Hardie and Lee 2005, eq. 6)."""
@@ -165,15 +202,15 @@ def _bgnbd_terms(params: tuple[float, float, float, float], x: FloatArray, tx: F
     log_a3 = -rx * np.log(alpha + T)
     log_a4 = np.where(repeat, math.log(a) - np.log(bx1) - rx * np.log(alpha + tx), -np.inf)
     log_mix = np.logaddexp(log_a3, log_a4)
+    # betaln(a, b + x) - betaln(a, b), as differences that stay exact when a + b is huge.
     ll = (special.gammaln(rx) - special.gammaln(r) + r * math.log(alpha)
-          + special.betaln(a, b + x) - special.betaln(a, b) + log_mix)
+          + log_rising(b, x) - log_rising(a + b, x) + log_mix)
     w = np.exp(log_a4 - log_mix)  # share of the "dropped out after the last purchase" branch
     d_r = (special.digamma(rx) - special.digamma(r) + math.log(alpha)
            - (1 - w) * np.log(alpha + T) - w * np.log(alpha + tx))
     d_alpha = r / alpha - (1 - w) * rx / (alpha + T) - w * rx / (alpha + tx)
-    d_a = special.digamma(a + b) - special.digamma(a + b + x) + w / a
-    d_b = (special.digamma(b + x) - special.digamma(a + b + x) - special.digamma(b)
-           + special.digamma(a + b) - np.where(repeat, w / bx1, 0.0))
+    d_a = -digamma_step(a + b, x) + w / a
+    d_b = digamma_step(b, x) - digamma_step(a + b, x) - np.where(repeat, w / bx1, 0.0)
     return ll, np.column_stack([d_r, d_alpha, d_a, d_b])
 
 
@@ -593,4 +630,4 @@ class ClvModel(BaseEstimator):  # type: ignore[misc]
 
 __all__ = ["COMPONENTS", "DAYS_PER_MONTH", "FEATURES", "BetaGeoModel", "ClvModel",
            "GammaGammaModel", "bgnbd_log_likelihood", "check_monetary", "check_rft",
-           "discount_factors", "expected_credit_loss"]
+           "digamma_step", "discount_factors", "expected_credit_loss", "log_rising"]
