@@ -72,6 +72,10 @@ class Settings(BaseModel):
     clv_horizon_months: int = Field(default=12, ge=1)
     clv_discount_rate: float = Field(default=0.10, ge=0.0, lt=1.0)
     clv_lgd: float = Field(default=0.45, ge=0.0, le=1.0)
+    # Annual margins the bank earns on a customer's balances while she stays: the spread on
+    # her AUM (deposits, wealth, funds, insurance) and on the credit she owes (EAD).
+    clv_deposit_margin: float = Field(default=0.015, ge=0.0, lt=1.0)
+    clv_lending_margin: float = Field(default=0.03, ge=0.0, lt=1.0)
 
     @field_validator("timezone")
     @classmethod

@@ -15,6 +15,7 @@ References, none of them our own code:
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import math
 import pickle
 from pathlib import Path
@@ -38,7 +39,9 @@ from finpersona.models.clv import (
     digamma_step,
     discount_factors,
     expected_credit_loss,
+    level_balance_annuity,
     log_rising,
+    shapley_of_product,
 )
 from finpersona.models.spec import ModelError
 
@@ -394,7 +397,8 @@ def test_estimators_follow_the_scikit_learn_contract(cdnow: pd.DataFrame) -> Non
                           twin.expected_purchases(10, cdnow.x, cdnow.t_x, cdnow["T"]))
     clv = ClvModel(margin_rate=0.01, horizon_months=6)
     assert clone(clv).get_params() == clv.get_params()
-    assert set(clv.get_params()) == {"margin_rate", "horizon_months", "discount_rate", "lgd",
+    assert set(clv.get_params()) == {"margin_rate", "deposit_margin", "lending_margin",
+                                     "horizon_months", "discount_rate", "lgd",
                                      "penalizer_coef", "days_per_unit"}
 
 
@@ -403,7 +407,7 @@ def test_estimators_follow_the_scikit_learn_contract(cdnow: pd.DataFrame) -> Non
 
 @pytest.fixture(scope="module")
 def bank_like() -> pd.DataFrame:
-    """Customers in days, with spend, credit balances and PDs."""
+    """Customers in days, with spend, credit balances, PDs and assets held."""
     rng = np.random.default_rng(21)
     data = _simulate_bgnbd((2.0, 60.0, 0.6, 4.0), 3000, rng)
     data["T"] = data["T"] * 7  # weeks to days
@@ -412,28 +416,59 @@ def bank_like() -> pd.DataFrame:
     data["monetary_value"] = np.where(data.frequency > 0, rng.gamma(3.0, 80.0, n), 0.0)
     data["ead"] = np.where(rng.random(n) < 0.4, rng.gamma(2.0, 20_000.0, n), 0.0)
     data["pd_12m"] = np.where(data.ead > 0, rng.uniform(0.005, 0.2, n), np.nan)
+    data["aum"] = np.where(rng.random(n) < 0.85, rng.lognormal(10.0, 1.5, n), 0.0)
     return data
 
 
-def test_clv_is_discounted_margin_minus_credit_loss(bank_like: pd.DataFrame) -> None:
-    model = ClvModel(margin_rate=0.006, horizon_months=12, discount_rate=0.10, lgd=0.45)
+def _p_alive_by_hand(params: dict[str, float], x: float, tx: float, T: float) -> float:
+    """FHL 2005, eq. 13: 1 / (1 + a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x))."""
+    if x == 0:
+        return 1.0
+    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
+    return 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + tx)) ** (r + x))
+
+
+def test_clv_is_discounted_margin_and_balance_income_minus_credit_loss(
+        bank_like: pd.DataFrame) -> None:
+    model = ClvModel(margin_rate=0.006, deposit_margin=0.02, lending_margin=0.04,
+                     horizon_months=12, discount_rate=0.10, lgd=0.45)
     assert model.fit(bank_like) is model
     parts = model.components(bank_like)
-    rows = bank_like.iloc[[0, 1, 2, 3, 4]]
-    for i, (_, row) in enumerate(rows.iterrows()):
+    # The first five, a customer without a repeat purchase who holds assets and owes
+    # (valued on her balances at p_alive 1), and the one least likely to be alive.
+    quiet = bank_like[(bank_like.frequency == 0) & (bank_like.aum > 0) & (bank_like.ead > 0)]
+    picks = [*bank_like.index[:5], quiet.index[0], parts.p_alive.idxmin()]
+    assert parts.p_alive[picks[-1]] < 0.75  # her balances count at well under par
+    month = 365.25 / 12
+    for key in picks:
+        row = bank_like.loc[key]
         x, tx, T = row.frequency, row.recency, row["T"]
-        month = 365.25 / 12
-        # By hand: purchases expected in each month (from the cumulative expectation),
-        # valued, margined and discounted to today at 10 % a year.
-        margin = 0.0
+        alive = _p_alive_by_hand(model.bg_.params_, x, tx, T)
+        value = model.gg_.expected_average_value(x, row.monetary_value)[0]
+        # By hand, month by month: the purchases expected in the month (from the cumulative
+        # expectation), valued and margined; a twelfth of the annual spread on the assets
+        # and of the margin on the balance owed, if she is still a customer; all discounted
+        # to today at 10 % a year from the month's end.
+        margin = deposit = lending = 0.0
         for m in range(1, 13):
+            discount = 1.10 ** (-m / 12)
             in_month = (model.bg_.expected_purchases(m * month, x, tx, T)[0]
                         - model.bg_.expected_purchases((m - 1) * month, x, tx, T)[0])
-            value = model.gg_.expected_average_value(x, row.monetary_value)[0]
-            margin += in_month * value * 0.006 / 1.10 ** (m / 12)
+            margin += in_month * value * 0.006 * discount
+            deposit += alive * row.aum * 0.02 / 12 * discount
+            lending += alive * row.ead * 0.04 / 12 * discount
         loss = row.pd_12m * 0.45 * row.ead if row.ead > 0 else 0.0
-        assert parts["clv"].iloc[i] == pytest.approx(margin - loss, rel=1e-9, abs=1e-9)
-        assert parts["expected_credit_loss"].iloc[i] == pytest.approx(loss)
+        got = parts.loc[key]
+        assert got.p_alive == pytest.approx(alive, rel=1e-12)
+        assert got.purchase_margin == pytest.approx(margin, rel=1e-9, abs=1e-9)
+        assert got.deposit_income == pytest.approx(deposit, rel=1e-12)
+        assert got.lending_income == pytest.approx(lending, rel=1e-12, abs=1e-12)
+        assert got.expected_credit_loss == pytest.approx(loss)
+        assert got.clv == pytest.approx(margin + deposit + lending - loss, rel=1e-9, abs=1e-9)
+    # Without a repeat purchase she has not had the chance to stop: a full year of spread.
+    assert parts.deposit_income[picks[5]] > 0
+    assert parts.deposit_income[picks[5]] == pytest.approx(
+        bank_like.aum[picks[5]] * 0.02 * sum(1.1 ** (-m / 12) for m in range(1, 13)) / 12)
     assert np.allclose(model.predict(bank_like), parts["clv"])
     # Shipped to Spark executors whole: a pickled copy predicts the same.
     assert np.array_equal(pickle.loads(pickle.dumps(model)).predict(bank_like),
@@ -441,6 +476,20 @@ def test_clv_is_discounted_margin_minus_credit_loss(bank_like: pd.DataFrame) -> 
     # Discounting: 12 months of a flat margin keep 1/12 of the sum of 1.1^(-m/12).
     assert discount_factors(12, 0.10)[-1] == pytest.approx(1 / 1.1)
     assert discount_factors(3, 0.0).tolist() == [1.0, 1.0, 1.0]
+    # Without the balance margins the value is the purchase margin net of the loss.
+    bare = clone(model).set_params(deposit_margin=0.0, lending_margin=0.0).fit(bank_like)
+    assert np.allclose(bare.predict(bank_like),
+                       parts.purchase_margin - parts.expected_credit_loss, rtol=1e-9)
+
+
+@pytest.mark.parametrize(("months", "rate"), [(12, 0.10), (24, 0.30), (1, 0.05), (12, 0.0)])
+def test_level_balance_annuity_is_a_geometric_series(months: int, rate: float) -> None:
+    # A twelfth of the annual margin at each month's end, discounted by q = (1+rate)^(-1/12)
+    # per month: (1/12) q (1 - q^months) / (1 - q), or months/12 undiscounted.
+    q = (1 + rate) ** (-1 / 12)
+    closed = months / 12 if rate == 0 else q * (1 - q**months) / (1 - q) / 12
+    assert level_balance_annuity(months, rate) == pytest.approx(closed, rel=1e-12)
+    assert ClvModel(horizon_months=months, discount_rate=rate).annuity() == pytest.approx(closed)
 
 
 def test_credit_loss_rules() -> None:
@@ -457,6 +506,33 @@ def test_credit_loss_rules() -> None:
         expected_credit_loss([0.1], 0.45, [-10.0])
 
 
+def _value(model: ClvModel, f: dict[str, float]) -> float:
+    """The value from its components, written out whole."""
+    annuity = model.annuity()
+    return (model.margin_rate * f["p_alive"] * f["purchase_days_if_alive"] * f["average_value"]
+            + model.deposit_margin * annuity * f["p_alive"] * f["aum"]
+            + model.lending_margin * annuity * f["p_alive"] * f["ead"]
+            - f["expected_credit_loss"])
+
+
+def _brute_force_shapley(model: ClvModel, own: dict[str, float]) -> dict[str, float]:
+    """Shapley values over all subsets of the six components, each absent one held at its
+    training mean: sum over S of |S|! (n - |S| - 1)! / n! (v(S + i) - v(S))."""
+    names = list(COMPONENTS)
+    n = len(names)
+
+    def v(moved: tuple[str, ...]) -> float:
+        return _value(model, {f: own[f] if f in moved else model.baseline_[f] for f in names})
+
+    out = {}
+    for f in names:
+        others = [g for g in names if g != f]
+        out[f] = sum(math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n)
+                     * (v((*moved, f)) - v(moved))
+                     for k in range(n) for moved in itertools.combinations(others, k))
+    return out
+
+
 def test_clv_contributions_add_up_to_the_distance_from_the_baseline(
         bank_like: pd.DataFrame) -> None:
     model = ClvModel().fit(bank_like)
@@ -464,11 +540,47 @@ def test_clv_contributions_add_up_to_the_distance_from_the_baseline(
     assert list(moves.columns) == list(COMPONENTS)
     gap = model.predict(bank_like) - model.baseline_value()
     assert np.allclose(moves.sum(axis=1), gap, rtol=1e-9, atol=1e-6)
-    # Owing nothing raises the value by exactly the baseline's loss.
     parts = model.components(bank_like)
+    assert model.baseline_value() == pytest.approx(
+        _value(model, model.baseline_), rel=1e-12)
+    # The shares are the Shapley values of the whole value function over its six
+    # components, found by enumerating every coalition.
+    for key in [*bank_like.index[:8], parts.p_alive.idxmin(), parts.aum.idxmax()]:
+        reference = _brute_force_shapley(model, parts.loc[key].to_dict())
+        for f in COMPONENTS:
+            assert moves.loc[key, f] == pytest.approx(reference[f], rel=1e-9, abs=1e-6), f
+    # Owing nothing raises the value by exactly the baseline's loss, and holding nothing
+    # lowers it by the baseline's deposit income, shared with p_alive when it differs.
     lossless = (parts.expected_credit_loss == 0).to_numpy()
     assert lossless.any() and (moves.loc[lossless, "expected_credit_loss"]
                                == model.baseline_["expected_credit_loss"]).all()
+    empty = (parts.aum == 0).to_numpy()
+    share = model.deposit_margin * model.annuity() * model.baseline_["aum"]
+    assert np.allclose(moves.loc[empty, "aum"],
+                       -share * (parts.p_alive[empty] + model.baseline_["p_alive"]) / 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(own=st.lists(st.floats(0.0, 1e4), min_size=4, max_size=4),
+       base=st.lists(st.floats(0.0, 1e4), min_size=4, max_size=4))
+def test_shapley_of_a_product_adds_up_and_is_symmetric(own: list[float],
+                                                        base: list[float]) -> None:
+    names = ["w", "x", "y", "z"]
+    shares = shapley_of_product({f: np.array([o]) for f, o in zip(names, own, strict=True)},
+                                dict(zip(names, base, strict=True)))
+    total = sum(float(shares[f][0]) for f in names)
+    # Rounding is relative to the largest product the sums go through.
+    scale = math.prod(max(o, b) for o, b in zip(own, base, strict=True))
+    assert total == pytest.approx(math.prod(own) - math.prod(base), rel=1e-9,
+                                  abs=1e-12 * scale)
+    for f, o, b in zip(names, own, base, strict=True):
+        if o == b:
+            assert shares[f][0] == 0.0  # a factor at its baseline moves nothing
+    # Two factors: each takes its change times the mean of the other's two values.
+    pair = shapley_of_product({"x": np.array([own[0]]), "y": np.array([own[1]])},
+                              {"x": base[0], "y": base[1]})
+    assert pair["x"][0] == pytest.approx((own[0] - base[0]) * (own[1] + base[1]) / 2,
+                                         rel=1e-12, abs=1e-9)
 
 
 def test_clv_rejects_bad_input(bank_like: pd.DataFrame) -> None:
@@ -478,9 +590,20 @@ def test_clv_rejects_bad_input(bank_like: pd.DataFrame) -> None:
         ClvModel(discount_rate=1.5).fit(bank_like)
     with pytest.raises(ModelError, match="horizon_months"):
         ClvModel(horizon_months=0).fit(bank_like)
+    with pytest.raises(ModelError, match="deposit_margin is an annual rate"):
+        ClvModel(deposit_margin=1.5).fit(bank_like)
+    with pytest.raises(ModelError, match="lending_margin is an annual rate"):
+        ClvModel(lending_margin=-0.01).fit(bank_like)
+    with pytest.raises(ModelError, match="lacks the column"):
+        ClvModel().fit(bank_like.drop(columns="aum"))
     with pytest.raises(ModelError, match="not fitted"):
         ClvModel().predict(bank_like)
     broken = bank_like.copy()
     broken.loc[broken.index[broken.ead > 0][0], "pd_12m"] = np.nan
     with pytest.raises(ModelError, match="pd_12m is missing"):
         ClvModel().fit(broken)
+    for value, message in ((-5.0, "aum .* cannot be negative"), (np.nan, "aum has missing")):
+        broken = bank_like.copy()
+        broken.loc[broken.index[3], "aum"] = value
+        with pytest.raises(ModelError, match=message):
+            ClvModel().fit(broken)

@@ -17,6 +17,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from finpersona.analytics.data import open_analytics
+from finpersona.config import Settings
 from finpersona.models.clv import FEATURES, ClvModel
 from finpersona.models.clv_spec import SPEC, ClvSpec, calibration_table
 from finpersona.models.data import to_frame
@@ -26,7 +27,7 @@ from tests.models.conftest import MODEL_AS_OF, MODEL_GROUP, ModelBank
 
 pytestmark = MODEL_GROUP
 TRAIN, TEST, LAST = MODEL_AS_OF
-SNAPSHOT_TAGS = ["credit_card_balance", "loan_balance", "current_dpd", "max_dpd_365d"]
+SNAPSHOT_TAGS = ["credit_card_balance", "loan_balance", "current_dpd", "max_dpd_365d", "aum"]
 
 
 class BankData:
@@ -94,11 +95,13 @@ def test_features_equal_a_pandas_recount(data: BankData) -> None:
     assert (~bought).sum() > 50 and (clock > start).sum() > 50
 
 
-def test_exposure_and_fallback_pd(data: BankData, model_bank: ModelBank) -> None:
+def test_exposure_assets_and_fallback_pd(data: BankData, model_bank: ModelBank) -> None:
     X, tags = data.X[TEST], data.tags.reindex(data.X[TEST].index)
     ead = tags.credit_card_balance.astype(float).fillna(0) + tags.loan_balance.astype(
         float).fillna(0)
     assert np.allclose(X.ead, ead)
+    assert np.allclose(X.aum, tags.aum.astype(float).fillna(0))
+    assert (X.aum > 0).mean() > 0.9
     seen = (ead > 0) & tags.max_dpd_365d.notna()
     rate = (tags.max_dpd_365d[seen] >= 90).mean()
     in_default = tags.current_dpd.fillna(0) >= 90
@@ -166,45 +169,89 @@ def test_p_alive_finds_the_customers_who_left(data: BankData, trained: ClvModel,
     assert roc_auc_score(gone[repeat], -alive[repeat]) > 0.75
 
 
-def test_value_is_discounted_margin_minus_expected_loss(data: BankData, trained: ClvModel,
-                                                        model_bank: ModelBank) -> None:
+def test_value_is_discounted_margin_and_balance_income_minus_expected_loss(
+        data: BankData, trained: ClvModel, model_bank: ModelBank) -> None:
     spec = ClvSpec.from_settings(model_bank.workspace.settings)
-    assert (spec.horizon_months, spec.discount_rate, spec.lgd) == (12, 0.10, 0.45)
+    assert (spec.horizon_months, spec.discount_rate, spec.lgd, spec.deposit_margin,
+            spec.lending_margin) == (12, 0.10, 0.45, 0.015, 0.03)
     X = data.X[TEST]
     out = spec.outputs(trained, X)
     assert set(out.columns) == set(output_tags(model_bank.workspace, "clv"))
     assert out.index.equals(X.index) and out.notna().all().all()
+    alive = trained.bg_.probability_alive(X.frequency, X.recency, X["T"])
     picks = [X[(X.ead == 0) & (X.frequency > 3)].index[0],
              X[(X.ead > 1000) & (X.pd_12m < 1)].index[0],
-             X[(X.pd_12m == 1) & (X.ead > 0)].ead.idxmax()]
+             X[(X.pd_12m == 1) & (X.ead > 0)].ead.idxmax(),
+             X[(X.frequency == 0) & (X.aum > 0) & (X.ead == 0)].aum.idxmax(),
+             X.index[alive.argmin()]]
     month = 365.25 / 12
     for key in picks:
         row = X.loc[key]
         value = trained.gg_.expected_average_value(row.frequency, row.monetary_value)[0]
-        margin = 0.0
+        p_alive = trained.bg_.probability_alive(row.frequency, row.recency, row["T"])[0]
+        income = 0.0
         for m in range(1, 13):
+            discount = 1.1 ** (-m / 12)
             bought = (trained.bg_.expected_purchases(m * month, row.frequency, row.recency,
                                                      row["T"])[0]
                       - trained.bg_.expected_purchases((m - 1) * month, row.frequency,
                                                        row.recency, row["T"])[0])
-            margin += bought * value * 0.0045 / 1.1 ** (m / 12)
+            income += bought * value * 0.0045 * discount
+            income += p_alive * (row.aum * 0.015 + row.ead * 0.03) / 12 * discount
         loss = row.pd_12m * 0.45 * row.ead
-        assert out.loc[key, "clv_12m"] == pytest.approx(margin - loss, rel=1e-9, abs=1e-9)
+        assert out.loc[key, "clv_12m"] == pytest.approx(income - loss, rel=1e-9, abs=1e-9)
         assert out.loc[key, "expected_credit_loss_12m"] == pytest.approx(loss)
     assert out.loc[picks[0], "clv_12m"] > 0 > out.loc[picks[2], "clv_12m"]
-    # Explanations: the four components, largest move first, adding up to the distance from
+    # No repeat purchase: p_alive is 1 and her assets earn the full year's spread.
+    assert out.loc[picks[3], "p_alive"] == 1.0
+    assert out.loc[picks[3], "clv_12m"] > X.aum[picks[3]] * 0.015 * 0.95
+    # Explanations: the six components, largest move first, adding up to the distance from
     # the baseline customer.
-    reasons = spec.explain(trained, X.loc[picks], n=4)
+    reasons = spec.explain(trained, X.loc[picks], n=6)
     for key, given in zip(picks, reasons, strict=True):
         assert {r.feature for r in given} == {"p_alive", "expected_purchase_days",
-                                              "expected_average_value",
+                                              "expected_average_value", "aum", "ead",
                                               "expected_credit_loss"}
         moves = [r.contribution for r in given]
         assert moves == sorted(moves, key=abs, reverse=True)
         assert all((r.direction == "raises") == (r.contribution > 0) for r in given)
         assert sum(moves) == pytest.approx(out.loc[key, "clv_12m"] - trained.baseline_value(),
                                            rel=1e-9, abs=1e-6)
+        shown = {r.feature: r.value for r in given}
+        assert shown["aum"] == pytest.approx(X.aum[key], abs=1e-6)
+        assert shown["ead"] == pytest.approx(X.ead[key], abs=1e-6)
     assert reasons[2][0].feature == "expected_credit_loss"  # a defaulter's value is her loss
+    assert reasons[3][0].feature == "aum"  # the richest saver without a repeat purchase
+
+
+def test_value_on_the_bank_is_rarely_negative(data: BankData, trained: ClvModel) -> None:
+    X = data.X[TEST]
+    value = SPEC.outputs(trained, X).clv_12m
+    # Without credit there is nothing to lose: every such customer is worth something.
+    no_credit = X.ead == 0
+    assert no_credit.sum() > 1000 and (value[no_credit] >= 0).all()
+    assert value.median() > 0
+    # A borrower is worth less than nothing only when her expected loss exceeds a year's
+    # income on her balances: defaulters (PD 1) and customers who have probably left. We
+    # saw 0.9 % (60 % when only the purchase margin counted).
+    assert (value < 0).mean() < 0.05
+    # The contributions add up for every customer, not only the ones explained above.
+    moves = trained.contributions(X)
+    assert np.allclose(moves.sum(axis=1), value - trained.baseline_value(), rtol=1e-9,
+                       atol=1e-6)
+
+
+def test_from_settings_reads_every_clv_setting() -> None:
+    settings = Settings(clv_horizon_months=6, clv_discount_rate=0.2, clv_lgd=0.6,
+                        clv_deposit_margin=0.012, clv_lending_margin=0.025)
+    model = ClvSpec.from_settings(settings).make_estimator()
+    assert (model.horizon_months, model.discount_rate, model.lgd, model.deposit_margin,
+            model.lending_margin) == (6, 0.2, 0.6, 0.012, 0.025)
+    clv_fields = {name for name in Settings.model_fields if name.startswith("clv_")}
+    defaults = ClvSpec.from_settings(Settings())
+    assert {f"clv_{name}" for name in ("horizon_months", "discount_rate", "lgd",
+                                       "deposit_margin", "lending_margin")} == clv_fields
+    assert defaults == SPEC  # the spec's defaults are the settings' defaults
 
 
 def test_a_longer_horizon_and_a_higher_rate(data: BankData, trained: ClvModel) -> None:

@@ -1,4 +1,4 @@
-"""Customer lifetime value: BG/NBD purchase counts, Gamma-Gamma spend, discounted margin net of ECL.
+"""Customer lifetime value: BG/NBD purchases, Gamma-Gamma spend, balance income, net of ECL.
 
 Three estimators, each following the scikit-learn contract:
 
@@ -15,8 +15,10 @@ Three estimators, each following the scikit-learn contract:
   of a customer's purchases are gamma(``p``, ``nu``) and ``nu`` is gamma(``q``, ``v``)
   across customers; fitted on the mean value of repeat purchases of repeat customers.
 - :class:`ClvModel`, the value over a horizon (docs/models/clv.md): month by month,
-  expected purchases x expected value per purchase x margin rate, discounted at an annual
-  rate, minus the expected credit loss PD x LGD x EAD on what the customer owes.
+  expected purchases x expected value per purchase x margin rate, plus a twelfth of the
+  annual spread on the customer's assets (AUM) and of the annual margin on what she owes
+  (EAD) while she is alive, discounted at an annual rate, minus the expected credit loss
+  PD x LGD x EAD.
 
 Both likelihoods are maximised in log-parameter space with analytic gradients
 (L-BFGS-B from a few starting points). Conditional expectations use the Pfaff-transformed
@@ -43,7 +45,7 @@ from finpersona.models.spec import ModelError
 
 FloatArray = np.ndarray
 DAYS_PER_MONTH = 365.25 / 12
-FEATURES = ("frequency", "recency", "T", "monetary_value", "ead", "pd_12m")
+FEATURES = ("frequency", "recency", "T", "monetary_value", "ead", "pd_12m", "aum")
 # Log-parameters stay within exp(+-25): wide enough for any real data set (b -> infinity
 # is "nobody drops out"), narrow enough that no term overflows.
 LOG_BOUND = 25.0
@@ -470,6 +472,12 @@ def discount_factors(horizon_months: int, annual_rate: float) -> FloatArray:
     return np.asarray((1.0 + annual_rate) ** (-months / 12.0))
 
 
+def level_balance_annuity(horizon_months: int, annual_rate: float) -> float:
+    """Present value of 1 CNY of annual margin on a level balance, earned a twelfth at each
+    month's end over the horizon: ``sum over m of (1/12) / (1 + rate)^(m / 12)``."""
+    return float(discount_factors(horizon_months, annual_rate).sum() / 12.0)
+
+
 def expected_credit_loss(pd_12m: Any, lgd: float, ead: Any, horizon_months: int = 12) -> FloatArray:
     """PD x LGD x EAD, with the 12-month PD stretched to the horizon as
     ``1 - (1 - PD)^(horizon / 12)``; 0 where nothing is owed (the PD is then not read)."""
@@ -488,26 +496,63 @@ def expected_credit_loss(pd_12m: Any, lgd: float, ead: Any, horizon_months: int 
     return np.asarray(np.where(owes, horizon_pd * lgd * exposure, 0.0))
 
 
-COMPONENTS = ("p_alive", "purchase_days_if_alive", "average_value", "expected_credit_loss")
+# The factors a customer's value is built from, in the order contributions lists them:
+# p_alive, purchase days if alive and value per purchase make the purchase margin; p_alive
+# and the balances (aum, ead) the balance income; the credit loss is netted as it is.
+COMPONENTS = ("p_alive", "purchase_days_if_alive", "average_value", "aum", "ead",
+              "expected_credit_loss")
+_PURCHASE_FACTORS = ("p_alive", "purchase_days_if_alive", "average_value")
+
+
+def shapley_of_product(own: dict[str, FloatArray],
+                       base: dict[str, float]) -> dict[str, FloatArray]:
+    """Each factor's exact Shapley share of ``prod(own) - prod(base)``: the mean, over the
+    orders in which the factors move from their baseline to the customer's values, of the
+    change the factor makes when it moves. The shares add up to the whole difference."""
+    names = list(own)
+    n = len(names)
+    rows = len(next(iter(own.values())))
+    out = {f: np.zeros(rows) for f in names}
+    for f in names:
+        others = [g for g in names if g != f]
+        for size in range(n):
+            weight = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+            for moved in itertools.combinations(others, size):
+                rest = np.ones(rows)
+                for g in others:
+                    rest = rest * (own[g] if g in moved else base[g])
+                out[f] += weight * (own[f] - base[f]) * rest
+    return out
 
 
 class ClvModel(BaseEstimator):  # type: ignore[misc]
-    """Customer value over ``horizon_months``: discounted purchase margin minus credit loss.
+    """Customer value over ``horizon_months``: discounted purchase margin and balance
+    income, minus the expected credit loss.
 
     ``fit(X)`` reads the columns of :data:`FEATURES`: a BG/NBD model on (frequency, recency,
     T) of every customer and a Gamma-Gamma model on (frequency, monetary_value) of the
-    repeat customers. For month m = 1..horizon the expected purchases in that month (the
-    difference of the conditional expectations at the month's end and start, a month being
-    ``365.25 / 12`` days when T is in days: ``days_per_unit`` converts other units) times
-    the expected value per purchase times ``margin_rate`` is discounted by
-    ``(1 + discount_rate)^(-m / 12)``; the expected credit loss
-    (:func:`expected_credit_loss` with ``lgd``) is subtracted once.
+    repeat customers. Month m = 1..horizon (``365.25 / 12`` days when T is in days:
+    ``days_per_unit`` converts other units) earns, discounted by
+    ``(1 + discount_rate)^(-m / 12)``:
+
+    - the expected purchases in that month (the difference of the conditional expectations
+      at the month's end and start) x the expected value per purchase x ``margin_rate``;
+    - ``p_alive x aum x deposit_margin / 12`` (the spread on the customer's deposits and
+      assets) and ``p_alive x ead x lending_margin / 12`` (the margin on what she owes):
+      balances are taken as level while she is alive, and p_alive is BG/NBD's probability,
+      at the as-of date, that she is still a customer (1 without a repeat purchase).
+
+    The expected credit loss (:func:`expected_credit_loss` with ``lgd``) is subtracted
+    once, undiscounted.
     """
 
-    def __init__(self, margin_rate: float = 0.0045, horizon_months: int = 12,
+    def __init__(self, margin_rate: float = 0.0045, deposit_margin: float = 0.015,
+                 lending_margin: float = 0.03, horizon_months: int = 12,
                  discount_rate: float = 0.10, lgd: float = 0.45, penalizer_coef: float = 0.0,
                  days_per_unit: float = 1.0) -> None:
         self.margin_rate = margin_rate
+        self.deposit_margin = deposit_margin
+        self.lending_margin = lending_margin
         self.horizon_months = horizon_months
         self.discount_rate = discount_rate
         self.lgd = lgd
@@ -517,6 +562,10 @@ class ClvModel(BaseEstimator):  # type: ignore[misc]
     def _check_params(self) -> None:
         if not self.margin_rate >= 0:
             raise ModelError(f"margin_rate must be >= 0, got {self.margin_rate}")
+        for name in ("deposit_margin", "lending_margin"):
+            rate = getattr(self, name)
+            if not 0 <= rate < 1:
+                raise ModelError(f"{name} is an annual rate in [0, 1), got {rate}")
         if int(self.horizon_months) != self.horizon_months or self.horizon_months < 1:
             raise ModelError(f"horizon_months must be a whole number >= 1, got "
                              f"{self.horizon_months}")
@@ -542,6 +591,7 @@ class ClvModel(BaseEstimator):  # type: ignore[misc]
         outcome is only used to test the model)."""
         self._check_params()
         frame = self._frame(X)
+        self._assets(frame)  # fail before the fits, not after them
         self.bg_ = BetaGeoModel(penalizer_coef=self.penalizer_coef).fit(
             frame["frequency"], frame["recency"], frame["T"])
         repeat = _vector("frequency", frame["frequency"]) > 0
@@ -557,10 +607,22 @@ class ClvModel(BaseEstimator):  # type: ignore[misc]
         """The end of each month of the horizon in the model's time unit."""
         return np.arange(1, int(self.horizon_months) + 1) * DAYS_PER_MONTH / self.days_per_unit
 
+    @staticmethod
+    def _assets(frame: pd.DataFrame) -> FloatArray:
+        assets = _vector("aum", frame["aum"])
+        _require(assets >= 0, "aum (deposits, wealth, funds and insurance held) cannot be "
+                              "negative")
+        return assets
+
+    def annuity(self) -> float:
+        """Present value of 1 CNY of annual margin on a level balance over the horizon."""
+        return level_balance_annuity(int(self.horizon_months), self.discount_rate)
+
     def components(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per customer: p_alive, expected purchases over the horizon (plain and discounted,
         and discounted if alive), expected value per purchase, the discounted purchase
-        margin, the expected credit loss and clv = margin - loss."""
+        margin, the balances (aum, ead) and the discounted income on them, the expected
+        credit loss and clv = purchase margin + deposit income + lending income - loss."""
         if not hasattr(self, "bg_"):
             raise ModelError("the clv model is not fitted yet: call fit first")
         self._check_params()
@@ -575,6 +637,10 @@ class ClvModel(BaseEstimator):  # type: ignore[misc]
         margin = discounted * value * self.margin_rate
         loss = expected_credit_loss(frame["pd_12m"], self.lgd, frame["ead"],
                                     int(self.horizon_months))
+        assets, owed = self._assets(frame), _vector("ead", frame["ead"])
+        annuity = self.annuity()
+        deposit_income = alive * assets * self.deposit_margin * annuity
+        lending_income = alive * owed * self.lending_margin * annuity
         return pd.DataFrame({
             "p_alive": alive,
             "expected_purchases": cumulative[:, -1],
@@ -582,41 +648,48 @@ class ClvModel(BaseEstimator):  # type: ignore[misc]
             "purchase_days_if_alive": discounted / alive,
             "average_value": value,
             "purchase_margin": margin,
+            "aum": assets,
+            "deposit_income": deposit_income,
+            "ead": owed,
+            "lending_income": lending_income,
             "expected_credit_loss": loss,
-            "clv": margin - loss,
+            "clv": margin + deposit_income + lending_income - loss,
         }, index=frame.index)
 
     def predict(self, X: pd.DataFrame) -> FloatArray:
         """Customer value over the horizon, in the currency of monetary_value and ead."""
         return np.asarray(self.components(X)["clv"].to_numpy())
 
+    def _terms(self) -> list[tuple[float, tuple[str, ...]]]:
+        """The value is ``sum of rate x product(factors)`` over these terms, minus the loss."""
+        annuity = self.annuity()
+        return [(self.margin_rate, _PURCHASE_FACTORS),
+                (self.deposit_margin * annuity, ("p_alive", "aum")),
+                (self.lending_margin * annuity, ("p_alive", "ead"))]
+
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """How far each component moves a customer's value from the training baseline.
 
-        The margin is ``margin_rate x p_alive x purchases-if-alive x value``; each factor's
-        share of (margin - baseline margin) is its Shapley value (the mean, over the orders
-        in which the factors move from the baseline mean to the customer's, of the change it
-        makes). The loss contributes ``-(loss - baseline loss)``. The columns sum to
-        clv - baseline clv, where the baseline uses the training means of the components.
+        The value is a sum of products: ``margin_rate x p_alive x purchases-if-alive x
+        value`` + ``c_d x p_alive x aum`` + ``c_l x p_alive x ead`` (``c_d``, ``c_l``: the
+        deposit and lending margins times :meth:`annuity`) - loss. Each factor's share is
+        its Shapley value (the mean, over the orders in which the factors move from the
+        baseline mean to the customer's, of the change it makes); the Shapley value of a sum
+        is the sum over its terms, in which a factor a term does not read has no share, so
+        p_alive's share gathers its part of all three products. The loss contributes
+        ``-(loss - baseline loss)``. The columns sum to clv - baseline clv, where the
+        baseline uses the training means of the components.
         """
         if not hasattr(self, "baseline_"):
             raise ModelError("the clv model is not fitted yet: call fit first")
         parts = self.components(X)
-        factors = COMPONENTS[:3]
-        own = {f: parts[f].to_numpy() for f in factors}
-        base = {f: self.baseline_[f] for f in factors}
-        out = {f: np.zeros(len(parts)) for f in factors}
-        n = len(factors)
-        for f in factors:
-            others = [g for g in factors if g != f]
-            for size in range(n):
-                weight = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
-                for moved in itertools.combinations(others, size):
-                    rest = np.ones(len(parts))
-                    for g in others:
-                        rest = rest * (own[g] if g in moved else base[g])
-                    out[f] += weight * (own[f] - base[f]) * rest
-        frame = pd.DataFrame({f: out[f] * self.margin_rate for f in factors}, index=parts.index)
+        out = {f: np.zeros(len(parts)) for f in COMPONENTS[:-1]}
+        for rate, factors in self._terms():
+            shares = shapley_of_product({f: parts[f].to_numpy() for f in factors},
+                                        {f: self.baseline_[f] for f in factors})
+            for f in factors:
+                out[f] += rate * shares[f]
+        frame = pd.DataFrame(out, index=parts.index)
         frame["expected_credit_loss"] = -(parts["expected_credit_loss"]
                                           - self.baseline_["expected_credit_loss"])
         return frame
@@ -624,10 +697,11 @@ class ClvModel(BaseEstimator):  # type: ignore[misc]
     def baseline_value(self) -> float:
         """The value of a customer with every component at its training mean."""
         b = self.baseline_
-        return (self.margin_rate * b["p_alive"] * b["purchase_days_if_alive"]
-                * b["average_value"] - b["expected_credit_loss"])
+        income = sum(rate * math.prod(b[f] for f in factors) for rate, factors in self._terms())
+        return income - b["expected_credit_loss"]
 
 
 __all__ = ["COMPONENTS", "DAYS_PER_MONTH", "FEATURES", "BetaGeoModel", "ClvModel",
            "GammaGammaModel", "bgnbd_log_likelihood", "check_monetary", "check_rft",
-           "digamma_step", "discount_factors", "expected_credit_loss", "log_rising"]
+           "digamma_step", "discount_factors", "expected_credit_loss", "level_balance_annuity",
+           "log_rising", "shapley_of_product"]

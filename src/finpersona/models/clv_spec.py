@@ -16,15 +16,18 @@ Definitions (docs/models/clv.md):
 - ``monetary_value`` = the mean value of the repeat purchase days (the first day left
   out, as in the Gamma-Gamma literature); 0 when there is none (then unused);
 - ``ead`` = credit_card_balance + loan_balance of the tag snapshot (amounts owed);
+- ``aum`` = the snapshot's aum tag: deposits, wealth-management products, funds and
+  insurance held (0 when none);
 - ``pd_12m`` = the credit_risk model's tag when it has scored the snapshot; otherwise 1
   for a customer 90+ days past due on the as-of date (already in default) and, for the
   others, the bank's observed 12-month default rate: among credit holders (ead > 0) with
   an instalment due in the last 365 days, the share that were 90+ days past due on one.
 
 The value is the margin the bank earns on card and account purchases (``margin_rate``
-of the spend, by default the 0.45 % issuer fee cap of China's 2016 card-fee reform),
-discounted monthly over the horizon, minus the expected credit loss: see
-:class:`finpersona.models.clv.ClvModel`.
+of the spend, by default the 0.45 % issuer fee cap of China's 2016 card-fee reform) and
+on the customer's balances while she is still a customer (``deposit_margin`` on aum,
+``lending_margin`` on ead, annual rates earned a twelfth a month), discounted monthly over
+the horizon, minus the expected credit loss: see :class:`finpersona.models.clv.ClvModel`.
 """
 
 from __future__ import annotations
@@ -50,12 +53,12 @@ DEFAULT_DPD = 90  # days past due that count as default, as for pd_12m
 # doubling widths cover CDNOW's handful and a card holder's hundred alike.
 FREQUENCY_GROUPS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, 63), (64, None))
 SNAPSHOT_TAGS = ("registered_date", "credit_card_balance", "loan_balance", "current_dpd",
-                 "max_dpd_365d")
+                 "max_dpd_365d", "aum")
 OUTPUT_TAGS = ("clv_12m", "p_alive", "expected_purchase_days_12m", "expected_credit_loss_12m")
 _SETTING = Settings.model_fields
 REASON_NAMES = {"p_alive": "p_alive", "purchase_days_if_alive": "expected_purchase_days",
                 "average_value": "expected_average_value",
-                "expected_credit_loss": "expected_credit_loss"}
+                "aum": "aum", "ead": "ead", "expected_credit_loss": "expected_credit_loss"}
 
 
 def purchase_days(transactions: ir.Table) -> ir.Table:
@@ -122,36 +125,46 @@ class ClvSpec:
     purpose: str = (
         "Predicts each customer's purchase days over the horizon (BG/NBD), the value of a "
         "purchase day (Gamma-Gamma) and from them the discounted margin the bank earns on the "
-        "customer's card and account purchases, net of the expected credit loss PD x LGD x "
-        "EAD on what the customer owes. Ranks customers by value for retention and "
-        "servicing; p_alive flags purchasers who have probably stopped.")
+        "customer's card and account purchases, adds the discounted spread on her assets "
+        "(AUM) and the margin on the credit she owes while she is probably still a customer, "
+        "and nets the expected credit loss PD x LGD x EAD. Ranks customers by value for "
+        "retention and servicing; p_alive flags purchasers who have probably stopped.")
     limits: str = (
-        "Only purchase margin counts as revenue: interest on loans and card balances, "
-        "deposit spread, wealth and insurance commissions and fees are not in the value, so "
-        "for borrowers the value is dominated by the credit loss. BG/NBD assumes a constant "
-        "purchase rate while alive (no seasonality, no growth) and that a customer who "
-        "stops never comes back; Gamma-Gamma assumes spend and frequency are independent. "
-        "Purchases in foreign currency are not counted. Without the credit_risk model's "
-        "pd_12m the loss uses the portfolio's observed default rate, the same for every "
-        "performing borrower.")
+        "Balance income uses one blended annual rate for all assets (deposits, wealth, funds, "
+        "insurance) and one for all credit (cards, consumer loans, mortgages, business "
+        "loans), both workspace settings, on the balances of the snapshot taken as level "
+        "while the customer is alive; p_alive is the purchase model's, so a customer who "
+        "never made a repeat purchase counts as alive and one whose purchases stopped "
+        "loses her balance income too. A loan in default still earns the lending margin; "
+        "fees and commissions beyond the spreads are not in the value. BG/NBD assumes a "
+        "constant purchase rate while alive (no seasonality, no growth) and that a customer "
+        "who stops never comes back; Gamma-Gamma assumes spend and frequency are "
+        "independent. Purchases in foreign currency are not counted. Without the "
+        "credit_risk model's pd_12m the loss uses the portfolio's observed default rate, "
+        "the same for every performing borrower.")
     supervised: bool = True  # the outcome tests the model; fit reads the history only
     # The workspace settings' defaults; a workspace's own values via from_settings.
     horizon_months: int = _SETTING["clv_horizon_months"].default
     discount_rate: float = _SETTING["clv_discount_rate"].default
     lgd: float = _SETTING["clv_lgd"].default
+    deposit_margin: float = _SETTING["clv_deposit_margin"].default
+    lending_margin: float = _SETTING["clv_lending_margin"].default
     margin_rate: float = 0.0045
     outcome_days: int = 90
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClvSpec:
         return cls(horizon_months=settings.clv_horizon_months,
-                   discount_rate=settings.clv_discount_rate, lgd=settings.clv_lgd)
+                   discount_rate=settings.clv_discount_rate, lgd=settings.clv_lgd,
+                   deposit_margin=settings.clv_deposit_margin,
+                   lending_margin=settings.clv_lending_margin)
 
     # -- data ------------------------------------------------------------------------------
 
     def features(self, ctx: ModelContext, as_of: date) -> ir.Table:
         """Per customer of the snapshot: frequency, recency, T (days), monetary_value (CNY per
-        repeat purchase day), ead (CNY owed) and pd_12m (see the module docstring)."""
+        repeat purchase day), ead (CNY owed), pd_12m and aum (CNY held; see the module
+        docstring)."""
         snapshot = ctx.tags(as_of)
         wanted = [*SNAPSHOT_TAGS, *(["pd_12m"] if "pd_12m" in snapshot.columns else [])]
         snap = ctx.tags(as_of, wanted)
@@ -176,7 +189,8 @@ class ClvSpec:
             recency=j.last_day.delta(j.first_day, unit="day").fill_null(0).cast("float64"),
             T=as_of_lit.delta(birth, unit="day").cast("float64"),
             monetary_value=monetary.cast("float64"),
-            ead=ead)
+            ead=ead,
+            aum=j.aum.fill_null(0).cast("float64"))
         return self._with_pd(j).select(KEY, *FEATURES)
 
     @staticmethod
@@ -216,6 +230,8 @@ class ClvSpec:
 
     def make_estimator(self, **params: Any) -> ClvModel:
         chosen: dict[str, Any] = {"margin_rate": self.margin_rate,
+                                  "deposit_margin": self.deposit_margin,
+                                  "lending_margin": self.lending_margin,
                                   "horizon_months": self.horizon_months,
                                   "discount_rate": self.discount_rate, "lgd": self.lgd}
         chosen.update(params)
@@ -269,7 +285,10 @@ class ClvSpec:
     def explain(self, estimator: ClvModel, X: pd.DataFrame, n: int = 3) -> list[list[Reason]]:
         """Per customer, the components that move the value most from the training
         baseline (in CNY; they sum to value - baseline value): p_alive, expected purchase
-        days if alive (discounted), expected value per purchase day, expected credit loss."""
+        days if alive (discounted), expected value per purchase day, aum (through the
+        deposit spread), ead (through the lending margin), expected credit loss. A reason's
+        value is the customer's own: a probability, days, CNY per day, CNY held, CNY owed,
+        CNY of loss."""
         parts = estimator.components(X)
         moves = estimator.contributions(X)
         out = []
