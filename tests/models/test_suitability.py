@@ -101,6 +101,7 @@ def test_engine_form_equals_python_and_is_never_null(pairs: list[tuple[str | Non
     assert got == [python(g, r) for g, r in pairs]
 
 
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # py4j's sockets on Spark, not ours
 def test_suitable_products_from_the_warehouse(ingested: Ingested) -> None:
     with open_analytics(ingested.workspace) as ctx:
         products = ctx.engine.to_arrow(ctx.table("products")).to_pandas()
