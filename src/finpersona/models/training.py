@@ -128,10 +128,11 @@ def train_model(workspace: Workspace, ctx: ModelContext, name: str, as_of: date 
         raise ModelError(f"{name}: outputs lack the catalogue's model tags {missing}")
     baseline = {"features": baselines(train.X), "outputs": baselines(scored[outputs])}
     notes: dict[str, Any] = {"train": train.notes, "test": test.notes}
-    if train.y is not None:
-        notes["train_target_mean"] = float(pd.to_numeric(train.y).mean())
-    if test.y is not None:
-        notes["test_target_mean"] = float(pd.to_numeric(test.y).mean())
+    # The event rate, where the outcome is one yes/no (propensity packs several outcomes
+    # into one code, whose mean would mean nothing).
+    for part, data in (("train", train), ("test", test)):
+        if data.y is not None and set(pd.unique(data.y)) <= {0, 1}:
+            notes[f"{part}_target_mean"] = float(pd.to_numeric(data.y).mean())
     describe = getattr(spec, "report", None)  # e.g. segment names and profiles
     if callable(describe):
         notes["report"] = describe(estimator)
