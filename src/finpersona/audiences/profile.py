@@ -29,7 +29,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import pairwise
 from typing import Any
 
 import ibis
@@ -41,6 +40,7 @@ from finpersona.audiences.policy import k_anonymity
 from finpersona.audiences.saved import load_audience
 from finpersona.audiences.selection import Selector, open_selector
 from finpersona.config import Workspace
+from finpersona.tags.bands import band_labels
 from finpersona.tags.expression import to_text
 from finpersona.tags.types import TagSignature, ValueType
 
@@ -129,7 +129,7 @@ def profile(workspace: Workspace, name: str | None = None, *, expression: str | 
             cells.sort(key=_category_order(sigs[c]))
             profiles.append(_tag_profile(c, sigs[c].type, cells, aud_n, base_n, k))
         for c in numeric:
-            labels = _band_labels(cuts[c])
+            labels = band_labels(cuts[c], _num)
             cells = [_Cell(v, None if v is None else labels[int(v)], a, b)
                      for v, (a, b) in grouped.get(c, {}).items()]
             cells.sort(key=lambda cell: math.inf if cell.key is None else int(cell.key))
@@ -171,15 +171,6 @@ def _band(col: ir.NumericValue, cuts: Sequence[float]) -> ir.StringValue:
     branches = [(col <= cut, i) for i, cut in enumerate(cuts)]
     band = ibis.cases((col.isnull(), ibis.null("int64")), *branches, else_=len(cuts))
     return band.cast("int64").cast("string")
-
-
-def _band_labels(cuts: Sequence[float]) -> list[str]:
-    if not cuts:
-        return ["all"]
-    labels = [f"<= {_num(cuts[0])}"]
-    labels += [f"({_num(lo)}, {_num(hi)}]" for lo, hi in pairwise(cuts)]
-    labels.append(f"> {_num(cuts[-1])}")
-    return labels
 
 
 def _num(value: float) -> str:

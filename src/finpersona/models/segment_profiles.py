@@ -27,13 +27,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from finpersona.models.spec import ModelError
+from finpersona.tags.bands import band_labels
 
 # How a trait reads when the segment is above (first pair) or below (second) the base.
 TRAIT_WORDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
@@ -211,7 +211,7 @@ def _cells_of(column: pd.Series, bands: int) -> _Cells:
                 cuts = sorted({float(math.floor(c)) for c in cuts})
             # Band i holds values up to cuts[i] (the last band: above the last cut).
             codes = np.searchsorted(np.asarray(cuts, dtype="float64"), values, side="left")
-            labels = list(_band_labels(cuts))
+            labels = list[str | None](band_labels(cuts, _num))
             kind = "number"
         codes = np.where(missing, len(labels), codes)
         return _Cells(codes.astype(np.int64), [*labels, None], kind, values)
@@ -219,16 +219,6 @@ def _cells_of(column: pd.Series, bands: int) -> _Cells:
     labels = [str(u) for u in uniques]
     codes = np.where(codes < 0, len(labels), codes)
     return _Cells(np.asarray(codes, dtype=np.int64), [*labels, None], "category", None)
-
-
-def _band_labels(cuts: Sequence[float]) -> list[str]:
-    """Labels of the bands cut at ``cuts``: ``<= a``, ``(a, b]``, ..., ``> z``."""
-    if not cuts:
-        return ["all"]
-    labels = [f"<= {_num(cuts[0])}"]
-    labels += [f"({_num(lo)}, {_num(hi)}]" for lo, hi in pairwise(cuts)]
-    labels.append(f"> {_num(cuts[-1])}")
-    return labels
 
 
 def _num(value: float) -> str:
