@@ -266,7 +266,7 @@ def txn_trend(ctx: TagContext) -> ir.Table:
     constants only); null when the earlier window is empty.
     """
     t = _debits(ctx, 2 * TREND_DAYS)
-    recent_start = ctx.as_of_literal() - ibis.interval(days=TREND_DAYS - 1)
+    recent_start = ctx.window_start(TREND_DAYS)
     recent = t[LOCAL_DATE] >= recent_start
     per = t.group_by("customer_key").aggregate(recent=t.count(where=recent),
                                                earlier=t.count(where=~recent))

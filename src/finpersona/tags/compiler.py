@@ -90,8 +90,7 @@ def _window_condition(ctx: TagContext, view: ir.Table, fact: FactDefinition,
     days = fact.window_days
     if days is None or days == widest:
         return None
-    start = ctx.as_of_literal() - ibis.interval(days=days - 1)
-    return view[LOCAL_DATE] >= start
+    return view[LOCAL_DATE] >= ctx.window_start(days)
 
 
 def _ranked_pass(tag: TagDefinition, t: ir.Table) -> ir.Table:
@@ -142,13 +141,23 @@ def _finish(tag: TagDefinition, value: ir.Value, ctx: TagContext) -> ir.Value:
             value = whole_years(day, as_of)
     if tag.bands:
         value = _band(tag, value)
-    elif tag.type is ValueType.DECIMAL:
+    elif tag.type is ValueType.DECIMAL and not _exact_at(value, fact.round):
         value = value.cast("decimal(38, 8)").round(fact.round)
     elif tag.type is ValueType.INT and fact.measure in (Measure.AVG, Measure.SUM):
         value = value.round(0)
     if fact.default is not None:
         value = value.fill_null(_literal(fact.default, tag))
     return value.cast(PHYSICAL[tag.type])
+
+
+def _exact_at(value: ir.Value, places: int) -> bool:
+    """Whether ``value`` is a decimal with at most ``places`` places: rounding is a no-op.
+
+    Sums, minima and maxima of money columns stay decimals of the column's scale on
+    every engine, so the cast-and-round (costly in 128-bit arithmetic) is skipped.
+    """
+    kind = value.type()
+    return bool(kind.is_decimal() and kind.scale is not None and kind.scale <= places)
 
 
 def _band(tag: TagDefinition, value: ir.Value) -> ir.Value:

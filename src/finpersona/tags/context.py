@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -57,7 +57,9 @@ class TagContext:
 
     def window_start(self, days: int) -> ir.DateScalar:
         """The first local date of a window of N days ending on the as-of date."""
-        return ibis.literal(self.as_of) - ibis.interval(days=days - 1)
+        # A date computed here, not ``as_of - INTERVAL``: DuckDB types date minus interval
+        # as a timestamp, and comparing every row's date with it casts each one.
+        return ibis.literal(self.as_of - timedelta(days=days - 1))
 
     def as_of_literal(self) -> ir.DateScalar:
         return ibis.literal(self.as_of)

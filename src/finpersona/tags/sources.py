@@ -213,8 +213,14 @@ class SourceLoader:
         h = h.filter(h[LOCAL_DATE].notnull())
         # Each account's row of its latest snapshot (one per account and date: the key).
         # A join on the grouped maximum, which engines hash, rather than a sorted
-        # row_number window.
-        latest = h.group_by(_acct="account_id").aggregate(_latest=h.snapshot_date.max())
+        # row_number window. The maximum comes from a narrow scan of its own: were it
+        # grouped from ``h``, ``h`` would be used twice and become a common table
+        # expression that DuckDB materialises with every column of the table.
+        raw = self._read_required(ctx, "holdings")
+        dates = raw.select(_acct=raw.account_id, _day=raw.snapshot_date,
+                           _attributed=raw.customer_key.notnull())
+        dates = dates.filter(dates._attributed & (dates._day <= ctx.as_of_literal()))
+        latest = dates.group_by("_acct").aggregate(_latest=dates._day.max())
         joined = h.inner_join(latest, (h.account_id == latest._acct)
                               & (h.snapshot_date == latest._latest))
         return joined.select(*(c for c in h.columns if c not in (LOCAL_DATE, "local_date")))
@@ -235,7 +241,9 @@ class SourceLoader:
             hour=_local_hour(t.txn_time, ctx.offset_hours),
             weekday=weekday,
             is_weekend=weekday >= 6,
-            is_festival=day.isin(festivals),
+            # A long IN list, which DuckDB runs as a join even when nobody reads it.
+            is_festival=(day.isin(festivals) if needs is None or "is_festival" in needs
+                         else ibis.null(bool)),
             is_cross_city=t.city.notnull() & t._home_city.notnull() & (t.city != t._home_city),
             is_online=t.channel.isin(["online", "app"]),
         ).drop("_home_city")
