@@ -298,3 +298,20 @@ def test_specs_take_the_workspace_settings() -> None:
     assert catalog.outcome_days("credit_risk", settings) == 90
     assert catalog.outcome_days("clv", settings) == 90  # its own test window
     assert catalog.outcome_days("segmentation", settings) == 0
+
+
+def test_models_that_read_others_tags_come_after_them() -> None:
+    """READS_SCORES_OF names real model tags, and the training order respects it."""
+    from finpersona.models import clv, lifecycle
+    from finpersona.tags.catalogue import load_catalogue
+
+    tags = load_catalogue().tags
+    read = {"clv": set(clv.FEATURES),
+            "lifecycle": set(lifecycle.FEATURES)}
+    assert set(catalog.READS_SCORES_OF) == set(read)
+    order = catalog.TRAINING_ORDER
+    for reader, sources in catalog.READS_SCORES_OF.items():
+        for source in sources:
+            assert order.index(source) < order.index(reader)
+            written = {n for n, t in tags.items() if t.model == source}
+            assert written & read[reader], (reader, source)

@@ -24,8 +24,14 @@ SPECS: dict[str, str] = {
     "lifecycle": "finpersona.models.lifecycle:SPEC",
 }
 
-# Models whose features read other models' tags come after them (clv reads pd_12m,
-# lifecycle reads churn_probability): train and score in this order.
+# Models whose features read other models' tags, and whose tags they read.
+READS_SCORES_OF: dict[str, tuple[str, ...]] = {
+    "clv": ("credit_risk",),  # pd_12m, for the expected credit loss
+    "lifecycle": ("churn",),  # churn_probability
+}
+
+# Models whose features read other models' tags come after them (READS_SCORES_OF):
+# train and score in this order.
 TRAINING_ORDER = ("credit_risk", "churn", "propensity", "clv", "risk_preference",
                   "segmentation", "lifecycle")
 
