@@ -178,17 +178,25 @@ def _literal(value: Any, tag: TagDefinition) -> ir.Value:
     return ibis.literal(str(value), type=PHYSICAL[tag.type])
 
 
-def _join(base: ir.Table, part: ir.Table) -> ir.Table:
-    cols = [c for c in part.columns if c != KEY]
-    right = part.rename({"_k_join": KEY})
-    joined = base.left_join(right, base[KEY] == right._k_join)
-    return joined.select(*base.columns, *(joined[c] for c in cols))
+def _join_all(base: ir.Table, parts: list[ir.Table]) -> ir.Table:
+    """Left-join every part to the base on the key as one join chain, selected once.
+
+    Selecting after each join would re-resolve every column gathered so far, which
+    costs Ibis time quadratic in the number of parts (seconds for the full catalogue).
+    """
+    joined = base
+    picked: list[ir.Value] = [base[KEY]]
+    for i, part in enumerate(parts):
+        right = part.rename({f"_k{i}": KEY})
+        joined = joined.left_join(right, base[KEY] == right[f"_k{i}"])
+        picked += [right[c] for c in part.columns if c != KEY]
+    return joined.select(*picked) if parts else base
 
 
 def compile_snapshot(ctx: TagContext, catalogue: Catalogue) -> ir.Table:
     """The wide tag snapshot for ``ctx.as_of``: one row per customer, one column per tag."""
     base = ctx.view("customers").select(KEY)
-    wide = base
+    parts: list[ir.Table] = []
     facts = [t for t in catalogue.computed() if t.fact is not None]
     # One pass per source view: each tag's window becomes part of its aggregate's
     # condition, and the view is cut once at the widest window any of its tags needs.
@@ -205,31 +213,36 @@ def compile_snapshot(ctx: TagContext, catalogue: Catalogue) -> ir.Table:
         plain = {t.name: _aggregate(t.fact, view, _window_condition(ctx, view, t.fact, widest))
                  for t in tags if t.fact is not None and t.fact.measure not in RANKED}
         if plain:
-            wide = _join(wide, view.group_by(KEY).aggregate(**plain))
+            parts.append(view.group_by(KEY).aggregate(**plain))
         for t in tags:
             if t.fact is not None and t.fact.measure in RANKED:
-                wide = _join(wide, _ranked_pass(t, ctx.in_window(view, t.fact.window_days)))
+                parts.append(_ranked_pass(t, ctx.in_window(view, t.fact.window_days)))
     values = [t for t in facts if t.fact is not None and t.fact.measure is Measure.VALUE]
     if values:
         customers = ctx.view("customers")
-        wide = _join(wide, customers.select(KEY, **{
+        parts.append(customers.select(KEY, **{
             t.name: customers[t.fact.column] for t in values  # type: ignore[union-attr]
         }))
-    raw = {tag.name: _finish(tag, wide[tag.name], ctx) for tag in facts}
-    wide = wide.select(KEY, **raw)
-    wide = _add_python_tags(wide, ctx, catalogue)
-    wide = _add_model_tags(wide, catalogue, ctx)
+    python_parts = _python_tag_parts(ctx, catalogue)
+    model_parts, absent = _model_tag_parts(catalogue, ctx)
+    wide = _join_all(base, [*parts, *python_parts, *model_parts])
+    wide = wide.select(KEY, *(wide[c] for c in wide.columns if c != KEY and c not in {
+        t.name for t in facts}), **{tag.name: _finish(tag, wide[tag.name], ctx) for tag in facts})
+    if absent:
+        wide = wide.mutate(**{t.name: ibis.null(PHYSICAL[t.type]) for t in absent})
     for level in rule_order(catalogue):
         wide = wide.mutate(**{t.name: _rule_value(t, wide, catalogue) for t in level})
     ordered = [t.name for t in catalogue.snapshot_tags()]
     return wide.select(KEY, *ordered).mutate(as_of=ctx.as_of_literal())
 
 
-def _add_python_tags(wide: ir.Table, ctx: TagContext, catalogue: Catalogue) -> ir.Table:
+def _python_tag_parts(ctx: TagContext, catalogue: Catalogue) -> list[ir.Table]:
+    """The tables of the Python-defined tags (one per function), key plus their tags."""
     by_function: dict[str, list[TagDefinition]] = defaultdict(list)
     for tag in catalogue.computed():
         if tag.python is not None:
             by_function[tag.python].append(tag)
+    parts = []
     for ref, tags in by_function.items():
         module, name = ref.split(":", 1)
         func: Callable[[TagContext], ir.Table] = getattr(importlib.import_module(module), name)
@@ -238,14 +251,14 @@ def _add_python_tags(wide: ir.Table, ctx: TagContext, catalogue: Catalogue) -> i
         if missing or KEY not in part.columns:
             raise ValueError(f"python tag function {ref} returned columns {part.columns}; "
                              f"expected {KEY} and {', '.join(t.name for t in tags)}")
-        part = part.select(KEY, *(part[t.name].cast(PHYSICAL[t.type]).name(t.name)
-                                  for t in tags))
-        wide = _join(wide, part)
-    return wide
+        parts.append(part.select(KEY, *(part[t.name].cast(PHYSICAL[t.type]).name(t.name)
+                                        for t in tags)))
+    return parts
 
 
-def _add_model_tags(wide: ir.Table, catalogue: Catalogue, ctx: TagContext) -> ir.Table:
-    """Model tags from the model's scores of this date; null where it has not scored.
+def _model_tag_parts(catalogue: Catalogue, ctx: TagContext
+                     ) -> tuple[list[ir.Table], list[TagDefinition]]:
+    """Model tags from the model's scores of this date, and those with no scores (null).
 
     Scores are published by ``finpersona model score`` (models.scoring); rule tags
     computed after this step may use them.
@@ -254,17 +267,15 @@ def _add_model_tags(wide: ir.Table, catalogue: Catalogue, ctx: TagContext) -> ir
     for t in catalogue.snapshot_tags():
         if t.kind is TagKind.MODEL:
             by_model[t.model or ""].append(t)
+    parts, absent = [], []
     for model, tags in by_model.items():
         scores = ctx.model_scores(model) if ctx.model_scores and model else None
         present = [t for t in tags if scores is not None and t.name in scores.columns]
         if scores is not None and present:
-            part = scores.select(KEY, *(scores[t.name].cast(PHYSICAL[t.type]).name(t.name)
-                                        for t in present))
-            wide = _join(wide, part)
-        absent = [t for t in tags if t not in present]
-        if absent:
-            wide = wide.mutate(**{t.name: ibis.null(PHYSICAL[t.type]) for t in absent})
-    return wide
+            parts.append(scores.select(KEY, *(scores[t.name].cast(PHYSICAL[t.type]).name(t.name)
+                                              for t in present)))
+        absent += [t for t in tags if t not in present]
+    return parts, absent
 
 
 def _rule_value(tag: TagDefinition, wide: ir.Table, catalogue: Catalogue) -> ir.Value:
