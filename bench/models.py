@@ -41,6 +41,7 @@ from finpersona.tags.catalogue import load_catalogue
 from machine import REPO, machine_facts
 
 BUILD_DATES = (date(2025, 6, 30), date(2025, 9, 30), date(2025, 12, 31))
+NOTES_MARKER = "<!-- notes below are kept when bench/models.py rewrites this page -->"
 ORDER = TRAINING_ORDER
 
 
@@ -163,7 +164,11 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.markdown:
-        args.markdown.write_text(markdown(result), encoding="utf-8")
+        # The notes after the marker are written by people (the truth comparison, what
+        # the figures mean): a rerun replaces the tables above them and keeps them.
+        old = args.markdown.read_text(encoding="utf-8") if args.markdown.exists() else ""
+        notes = old[old.index(NOTES_MARKER):] if NOTES_MARKER in old else NOTES_MARKER + "\n"
+        args.markdown.write_text(markdown(result) + "\n" + notes, encoding="utf-8")
 
 
 if __name__ == "__main__":
