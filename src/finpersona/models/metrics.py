@@ -144,7 +144,9 @@ def lift_table(y: Any, score: Any, groups: int = 10) -> pd.DataFrame:
 
 
 def _quantile_edges(expected: NDArray[np.float64], bins: int) -> NDArray[np.float64]:
-    inner = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
+    # Probabilities as i / bins, correctly rounded: linspace's own rounding can put a
+    # cut an ulp below a data value (0.9999999999999982 for 1), moving that value a bin.
+    inner = np.unique(np.quantile(expected, np.arange(1, bins) / bins))
     return np.asarray(np.r_[-np.inf, inner, np.inf], dtype=np.float64)
 
 
