@@ -561,8 +561,10 @@ def test_clv_contributions_add_up_to_the_distance_from_the_baseline(
 
 
 @settings(max_examples=40, deadline=None)
-@given(own=st.lists(st.floats(0.0, 1e4), min_size=4, max_size=4),
-       base=st.lists(st.floats(0.0, 1e4), min_size=4, max_size=4))
+# Subnormal values are left out: a product like 5e-324 underflows to 0 on one side of
+# the identity and not the other, which is float arithmetic, not the decomposition.
+@given(own=st.lists(st.floats(0.0, 1e4, allow_subnormal=False), min_size=4, max_size=4),
+       base=st.lists(st.floats(0.0, 1e4, allow_subnormal=False), min_size=4, max_size=4))
 def test_shapley_of_a_product_adds_up_and_is_symmetric(own: list[float],
                                                         base: list[float]) -> None:
     names = ["w", "x", "y", "z"]
