@@ -35,7 +35,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 
-from finpersona.models.spec import ModelError, Reason
+from finpersona.models.spec import ModelError, Reason, plain_value
 
 BASE = "(base)"  # the column of the explanation that holds the per-row constant
 MIN_EVENTS = 10  # fewer positives (or negatives) than this cannot train and validate
@@ -274,13 +274,8 @@ def top_reasons(estimator: BoostedClassifier, X: pd.DataFrame, n: int = 3,
     for i, (_, row) in enumerate(X.iterrows()):
         order = np.argsort(-np.abs(values[i]), kind="stable")[:n]
         out.append([Reason(f"{names[j]} ({label})" if label else names[j],
-                           _plain(row.get(names[j])), float(values[i, j]),
+                           plain_value(row.get(names[j])), float(values[i, j]),
                            "raises" if values[i, j] > 0 else "lowers")
                     for j in order])
     return out
 
-
-def _plain(value: Any) -> Any:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value

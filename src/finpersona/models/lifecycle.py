@@ -40,7 +40,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from finpersona.models.spec import ModelContext, ModelError, Reason, TrainingSet
+from finpersona.models.spec import ModelContext, ModelError, Reason, TrainingSet, plain_value
 
 RULE_VERSION = "1"
 STAGES = ("new", "growing", "mature", "declining", "dormant", "churned")
@@ -141,7 +141,7 @@ class LifecycleRule(BaseEstimator):  # type: ignore[misc]
         for i, stage in enumerate(stages):
             row = X.iloc[i]
             tags = _deciding(str(stage), row)
-            out.append([Reason(t, _plain(row[t]), 1.0, "raises") for t in tags][:n])
+            out.append([Reason(t, plain_value(row[t]), 1.0, "raises") for t in tags][:n])
         return out
 
 
@@ -153,21 +153,16 @@ def _deciding(stage: str, row: pd.Series) -> list[str]:
     if stage == "dormant":
         return ["initiated_txn_count_180d", "sessions_180d"]
     if stage == "declining":
-        trend = _plain(row[TREND])
+        trend = plain_value(row[TREND])
         return [TREND] if trend is not None and trend < DECLINE_BELOW else [CHURN]
     if stage == "growing":
-        tenure = _plain(row["tenure_months"])
+        tenure = plain_value(row["tenure_months"])
         return (["tenure_months"] if tenure is not None and tenure < GROWING_MONTHS
                 else [TREND])
     if stage == "new":
         return ["tenure_months"]
     return ["tenure_months", TREND, CHURN]
 
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass(frozen=True)

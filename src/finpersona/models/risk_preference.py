@@ -44,7 +44,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from finpersona.models.spec import KEY, ModelContext, ModelError, Reason, TrainingSet
+from finpersona.models.spec import KEY, ModelContext, ModelError, Reason, TrainingSet, plain_value
 from finpersona.models.suitability import GRADES, RISK_LEVELS
 from finpersona.tags.builtin import AUM_TYPES
 
@@ -199,7 +199,7 @@ class RiskPreferenceGrader(BaseEstimator):  # type: ignore[misc]
                 Reason("behaviour_level", _risk_name(int(b[i])),
                        float(grade[i] - q_valid[i]),
                        "lowers" if grade[i] < q_valid[i] else "raises"),
-                Reason(DAYS, _plain(frame[DAYS].iloc[i]), float(-q_any if expired else 0),
+                Reason(DAYS, plain_value(frame[DAYS].iloc[i]), float(-q_any if expired else 0),
                        "lowers" if expired else "raises"),
             ]
             reasons.sort(key=lambda r: -abs(r.contribution))
@@ -229,11 +229,6 @@ def _grade_name(level: int) -> str | None:
 def _risk_name(level: int) -> str | None:
     return RISK_LEVELS[level - 1] if 1 <= level <= 5 else None
 
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ Definitions (docs/models/segments.md):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -47,7 +46,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from finpersona.analytics.base import local_time
 from finpersona.models.segment_profiles import SegmentProfile, profile_segments
-from finpersona.models.spec import KEY, ModelContext, ModelError, Reason, TrainingSet
+from finpersona.models.spec import KEY, ModelContext, ModelError, Reason, TrainingSet, plain_value
 from finpersona.tags.builtin import spend_category
 
 WINDOW_DAYS = 365
@@ -316,7 +315,7 @@ class CustomerSegmentation(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         out: list[list[Reason]] = []
         for row, values in enumerate(contrib):
             top = sorted(range(len(names)), key=lambda j: (-values[j], j))[:n]
-            out.append([Reason(names[j], _plain(frame[names[j]].iloc[row]), float(values[j]),
+            out.append([Reason(names[j], plain_value(frame[names[j]].iloc[row]), float(values[j]),
                                "raises" if values[j] > 0 else "lowers") for j in top])
         return out
 
@@ -364,12 +363,6 @@ def _skewness(values: np.ndarray) -> float:
     centred = values - values.mean()
     return float(np.mean(centred**3) / np.std(values) ** 3)
 
-
-def _plain(value: Any) -> Any:
-    """A feature value as a plain Python value for reasons (None for missing)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # -- stability ---------------------------------------------------------------------------

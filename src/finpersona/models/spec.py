@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any, Protocol
 
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from finpersona.analytics.data import AnalyticsData
@@ -27,6 +28,13 @@ KEY = "customer_key"
 
 class ModelError(ValueError):
     """A model cannot be trained, found or scored; the message says why and what to do."""
+
+
+def plain_value(value: Any) -> Any:
+    """A feature value as a plain Python value for a :class:`Reason` (None when missing)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass(frozen=True)
