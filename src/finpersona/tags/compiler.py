@@ -226,8 +226,9 @@ def compile_snapshot(ctx: TagContext, catalogue: Catalogue) -> ir.Table:
     python_parts = _python_tag_parts(ctx, catalogue)
     model_parts, absent = _model_tag_parts(catalogue, ctx)
     wide = _join_all(base, [*parts, *python_parts, *model_parts])
-    wide = wide.select(KEY, *(wide[c] for c in wide.columns if c != KEY and c not in {
-        t.name for t in facts}), **{tag.name: _finish(tag, wide[tag.name], ctx) for tag in facts})
+    finished = {tag.name: _finish(tag, wide[tag.name], ctx) for tag in facts}
+    wide = wide.select(KEY, *(wide[c] for c in wide.columns if c != KEY and c not in finished),
+                       **finished)
     if absent:
         wide = wide.mutate(**{t.name: ibis.null(PHYSICAL[t.type]) for t in absent})
     for level in rule_order(catalogue):
